@@ -1,0 +1,42 @@
+# The front door: every target installs what it needs into .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+# The CPU wheel of torch lies on local disk; asking for it first keeps the
+# install fast and stops pip from resolving a multi-GB CUDA build.
+TORCH_PIN ?= torch==2.13.0
+
+.PHONY: install run test proto proto-check lint clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_PIN)"
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+## Start the service with a local worker, train the reference job to SUCCEEDED.
+run: install
+	$(PY) examples/quickstart.py
+
+## Run the test suite.
+test: install
+	$(PY) -m pytest -q
+
+## Regenerate the Python code under mtl/v1 from proto/.
+proto: install
+	$(PY) -m mtl_service.protogen
+
+## Fail when the checked-in generated code differs from what proto/ gives.
+proto-check: install
+	$(PY) -m mtl_service.protogen --check
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf $(VENV) mtl-data .pytest_cache
