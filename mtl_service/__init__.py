@@ -1,0 +1,1 @@
+"""mtl-service: a multi-task training service with a live debug API."""

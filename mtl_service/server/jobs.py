@@ -1,0 +1,300 @@
+"""Job lifecycle: submit, cancel, and the state changes workers report.
+
+Every change to a job is one store transaction (the job and its new events)
+under the job's lock, then published to watchers and folded into metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import secrets
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+
+import structlog
+
+from mtl.v1 import job_pb2, spec_pb2, worker_pb2
+from mtl_service.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from mtl_service.server.event_bus import EventBus
+from mtl_service.server.metrics import ServiceMetrics
+from mtl_service.server.store import JobStore, now_timestamp
+from mtl_service.server.worker_registry import WorkerConnection, WorkerRegistry
+from mtl_service.spec.jobspec import spec_sha256, validate_spec, with_defaults
+
+log = structlog.get_logger(__name__)
+
+TERMINAL_STATES = frozenset(
+    {job_pb2.JOB_STATE_SUCCEEDED, job_pb2.JOB_STATE_FAILED, job_pb2.JOB_STATE_CANCELLED}
+)
+ACTIVE_STATES = frozenset(
+    {job_pb2.JOB_STATE_STARTING, job_pb2.JOB_STATE_RUNNING, job_pb2.JOB_STATE_PAUSED}
+)
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+
+
+class JobManager:
+    """The domain logic behind JobService and the worker channel."""
+
+    def __init__(
+        self,
+        *,
+        store: JobStore,
+        bus: EventBus,
+        metrics: ServiceMetrics,
+        workers: WorkerRegistry,
+        job_retention_seconds: float,
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.metrics = metrics
+        self.workers = workers
+        self.job_retention_seconds = job_retention_seconds
+        self.on_change: Callable[[], None] = lambda: None
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def submit(self, spec: spec_pb2.JobSpec) -> job_pb2.Job:
+        """Validate and queue a job; InvalidArgument names each bad field."""
+        spec = with_defaults(spec)
+        validate_spec(spec)
+        job = job_pb2.Job(
+            id=f"job-{secrets.token_hex(6)}",
+            spec=spec,
+            state=job_pb2.JOB_STATE_QUEUED,
+            attempt=1,
+            create_time=now_timestamp(),
+            spec_sha256=spec_sha256(spec),
+        )
+        event = _state_event(job_pb2.JOB_STATE_UNSPECIFIED, job, "submitted")
+        await self.store.create_job(job, event)
+        self.bus.publish(job.id, [event])
+        log.info("job_submitted", job_id=job.id, name=spec.name, problem=spec.problem.name)
+        await self._after_change()
+        return job
+
+    async def get(self, job_id: str) -> job_pb2.Job:
+        """The job, or NotFound."""
+        if not job_id:
+            raise InvalidArgument.from_violations([FieldViolation("job_id", "must be set")])
+        job = await self.store.get_job(job_id)
+        if job is None:
+            raise NotFound(f"job {job_id!r} not found; `mtlctl list` shows the jobs there are")
+        return job
+
+    async def list(
+        self, *, states: Sequence[int], page_size: int, page_token: str
+    ) -> tuple[list[job_pb2.Job], str]:
+        """One page of jobs, newest first, and the token of the next page."""
+        if page_size < 0 or page_size > MAX_PAGE_SIZE:
+            raise InvalidArgument.from_violations(
+                [FieldViolation("page_size", f"must be in [0, {MAX_PAGE_SIZE}], got {page_size}")]
+            )
+        for index, state in enumerate(states):
+            if state not in job_pb2.JobState.values() or state == job_pb2.JOB_STATE_UNSPECIFIED:
+                raise InvalidArgument.from_violations(
+                    [FieldViolation(f"states[{index}]", f"unknown job state {state}")]
+                )
+        page = await self.store.list_jobs(
+            states=states,
+            page_size=page_size or DEFAULT_PAGE_SIZE,
+            before_position=_decode_page_token(page_token),
+        )
+        return page.jobs, _encode_page_token(page.next_position)
+
+    async def cancel(self, job_id: str, reason: str) -> job_pb2.Job:
+        """Cancel a queued or active job; FailedPrecondition when it already ended."""
+        async with self._locks[job_id]:
+            job = await self.get(job_id)
+            if job.state in TERMINAL_STATES:
+                raise FailedPrecondition(
+                    f"job {job_id} already ended as {_state_name(job.state)}; nothing to cancel"
+                )
+            worker = self.workers.get(job.worker_id) if job.worker_id else None
+            if worker is not None and worker.job_id == job_id:
+                worker.send(
+                    worker_pb2.ServiceMessage(
+                        stop_job=worker_pb2.StopJob(job_id=job_id, reason=reason)
+                    )
+                )
+            await self._transition(
+                job, job_pb2.JOB_STATE_CANCELLED, reason or "cancelled by user", message=reason
+            )
+        await self._after_change()
+        return job
+
+    async def assign(self, job: job_pb2.Job, worker: WorkerConnection) -> None:
+        """Give a queued job to an idle worker (called by the scheduler)."""
+        async with self._locks[job.id]:
+            current = await self.store.get_job(job.id)
+            if current is None or current.state != job_pb2.JOB_STATE_QUEUED:
+                return
+            checkpoint = await self.store.latest_checkpoint(job.id)
+            current.worker_id = worker.worker_id
+            worker.job_id = job.id
+            reason = f"assigned to worker {worker.worker_id}"
+            await self._transition(current, job_pb2.JOB_STATE_STARTING, reason)
+            worker.send(
+                worker_pb2.ServiceMessage(
+                    assign_job=worker_pb2.AssignJob(
+                        job_id=job.id,
+                        spec=current.spec,
+                        attempt=current.attempt,
+                        resume_checkpoint_path=checkpoint or "",
+                    )
+                )
+            )
+        await self._after_change()
+
+    async def job_started(self, worker: WorkerConnection, message: worker_pb2.JobStarted) -> None:
+        async with self._locks[message.job_id]:
+            job = await self._owned_job(worker, message.job_id)
+            if job is None or job.state != job_pb2.JOB_STATE_STARTING:
+                return
+            job.environment.CopyFrom(message.environment)
+            if not job.HasField("start_time"):
+                job.start_time.CopyFrom(now_timestamp())
+            resumed = message.resumed_from_step
+            reason = f"resumed from step {resumed}" if resumed else "training"
+            await self._transition(job, job_pb2.JOB_STATE_RUNNING, reason)
+        await self._after_change()
+
+    async def steps_reported(
+        self, worker: WorkerConnection, message: worker_pb2.JobStepReport
+    ) -> None:
+        if not message.steps:
+            return
+        async with self._locks[message.job_id]:
+            job = await self._owned_job(worker, message.job_id)
+            if job is None or job.state in TERMINAL_STATES:
+                return
+            last = message.steps[-1]
+            job.step = last.step
+            job.task_losses.clear()
+            job.task_losses.update(last.task_losses)
+            job.task_weights.clear()
+            job.task_weights.update(last.task_weights)
+            event = job_pb2.JobEvent(step_report=job_pb2.StepReport(steps=message.steps))
+            await self._save(job, [event])
+        self.metrics.observe_steps(message.job_id, message.steps)
+
+    async def checkpoint_saved(
+        self, worker: WorkerConnection, message: worker_pb2.JobCheckpointSaved
+    ) -> None:
+        async with self._locks[message.job_id]:
+            job = await self._owned_job(worker, message.job_id)
+            if job is None:
+                return
+            checkpoint = message.checkpoint
+            await self.store.add_checkpoint(
+                job.id, checkpoint.step, checkpoint.path, checkpoint.size_bytes
+            )
+            await self._save(job, [job_pb2.JobEvent(checkpoint_saved=checkpoint)])
+
+    async def job_finished(self, worker: WorkerConnection, message: worker_pb2.JobFinished) -> None:
+        """The worker let go of the job and is free again; the job ends or is requeued."""
+        async with self._locks[message.job_id]:
+            if worker.job_id == message.job_id:
+                worker.job_id = None
+            job = await self.store.get_job(message.job_id)
+            if job is not None and job.state not in TERMINAL_STATES:
+                if job.worker_id != worker.worker_id:
+                    pass  # the job moved on to another worker meanwhile
+                elif message.state == job_pb2.JOB_STATE_QUEUED:
+                    await self._requeue(job, message.message or "stopped by its worker")
+                elif message.state in TERMINAL_STATES:
+                    job.step = max(job.step, message.final_step)
+                    reason = message.message or _state_name(message.state).lower()
+                    await self._transition(job, message.state, reason, message=message.message)
+        await self._after_change()
+
+    async def requeue(self, job_id: str, reason: str) -> None:
+        """Put an active job back in the queue (its worker went away)."""
+        async with self._locks[job_id]:
+            job = await self.store.get_job(job_id)
+            if job is not None and job.state in ACTIVE_STATES:
+                await self._requeue(job, reason)
+        await self._after_change()
+
+    async def requeue_all_active(self, reason: str) -> None:
+        """Requeue every active job: at startup after a crash, or at shutdown."""
+        for job in await self.store.jobs_in_states(sorted(ACTIVE_STATES)):
+            await self.requeue(job.id, reason)
+
+    async def refresh_job_counts(self) -> None:
+        self.metrics.set_job_counts(await self.store.count_by_state())
+
+    async def _owned_job(self, worker: WorkerConnection, job_id: str) -> job_pb2.Job | None:
+        """The job if `worker` holds it; a stale report from elsewhere is dropped."""
+        job = await self.store.get_job(job_id)
+        if job is None or job.worker_id != worker.worker_id:
+            log.warning("stale_worker_report", job_id=job_id, worker_id=worker.worker_id)
+            return None
+        return job
+
+    async def _requeue(self, job: job_pb2.Job, reason: str) -> None:
+        job.attempt += 1
+        job.worker_id = ""
+        await self._transition(job, job_pb2.JOB_STATE_QUEUED, reason)
+
+    async def _transition(
+        self, job: job_pb2.Job, to_state: int, reason: str, *, message: str = ""
+    ) -> None:
+        from_state = job.state
+        job.state = to_state
+        if to_state in TERMINAL_STATES:
+            job.end_time.CopyFrom(now_timestamp())
+            job.message = message or reason
+        await self._save(job, [_state_event(from_state, job, reason)])
+        log.info(
+            "job_state_changed",
+            job_id=job.id,
+            from_state=_state_name(from_state),
+            to_state=_state_name(to_state),
+            reason=reason,
+            attempt=job.attempt,
+        )
+        if to_state in TERMINAL_STATES:
+            self._locks.pop(job.id, None)
+            loop = asyncio.get_running_loop()
+            loop.call_later(self.job_retention_seconds, self.metrics.forget_job, job.id)
+
+    async def _save(self, job: job_pb2.Job, events: list[job_pb2.JobEvent]) -> None:
+        stored = await self.store.save(job, events)
+        self.bus.publish(job.id, stored)
+
+    async def _after_change(self) -> None:
+        await self.refresh_job_counts()
+        self.on_change()
+
+
+def _state_event(from_state: int, job: job_pb2.Job, reason: str) -> job_pb2.JobEvent:
+    return job_pb2.JobEvent(
+        state_change=job_pb2.StateChange(
+            from_state=from_state, to_state=job.state, reason=reason, attempt=job.attempt
+        )
+    )
+
+
+def _state_name(state: int) -> str:
+    return job_pb2.JobState.Name(state).removeprefix("JOB_STATE_")
+
+
+def _encode_page_token(position: int) -> str:
+    if position <= 0:
+        return ""
+    return base64.urlsafe_b64encode(f"v1:{position}".encode()).decode()
+
+
+def _decode_page_token(token: str) -> int:
+    if not token:
+        return 0
+    try:
+        version, position = base64.urlsafe_b64decode(token.encode()).decode().split(":")
+        if version != "v1" or int(position) <= 0:
+            raise ValueError(token)
+        return int(position)
+    except ValueError:
+        raise InvalidArgument.from_violations(
+            [FieldViolation("page_token", "is not a token this service returned")]
+        ) from None

@@ -1,0 +1,51 @@
+"""FIFO scheduling: the oldest queued job goes to the next idle worker slot."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from mtl.v1 import job_pb2
+from mtl_service.server.jobs import JobManager
+from mtl_service.server.worker_registry import WorkerRegistry
+
+log = structlog.get_logger(__name__)
+
+
+class Scheduler:
+    """Runs a scheduling pass whenever something changed (a job or a worker)."""
+
+    def __init__(self, jobs: JobManager, workers: WorkerRegistry) -> None:
+        self.jobs = jobs
+        self.workers = workers
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    def stop(self) -> None:
+        """Stop placing jobs (shutdown); safe to call twice."""
+        self._stopping = True
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Schedule until stopped."""
+        while not self._stopping:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            if not self._stopping:
+                await self.schedule_once()
+
+    async def schedule_once(self) -> None:
+        """Assign queued jobs, oldest first, to idle workers."""
+        idle = self.workers.idle()
+        busy = len(self.workers.all()) - len(idle)
+        self.jobs.metrics.set_worker_counts(busy=busy, idle=len(idle))
+        if not idle:
+            return
+        queued = await self.jobs.store.jobs_in_states([job_pb2.JOB_STATE_QUEUED])
+        for job, worker in zip(queued, idle, strict=False):
+            log.info("job_scheduled", job_id=job.id, worker_id=worker.worker_id)
+            await self.jobs.assign(job, worker)

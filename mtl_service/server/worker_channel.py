@@ -1,0 +1,131 @@
+"""WorkerService.Connect: one bidirectional stream per worker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import grpc
+import structlog
+
+from mtl.v1 import worker_pb2, worker_pb2_grpc
+from mtl_service.server.jobs import ACTIVE_STATES, JobManager
+from mtl_service.server.worker_registry import WorkerConnection, WorkerRegistry
+
+log = structlog.get_logger(__name__)
+
+
+class WorkerChannelServicer(worker_pb2_grpc.WorkerServiceServicer):
+    """Registers workers, hands them jobs and turns their reports into job changes."""
+
+    def __init__(
+        self, *, jobs: JobManager, workers: WorkerRegistry, heartbeat_interval_seconds: float
+    ) -> None:
+        self.jobs = jobs
+        self.workers = workers
+        self.heartbeat_interval_seconds = heartbeat_interval_seconds
+
+    async def Connect(
+        self,
+        request_iterator: AsyncIterator[worker_pb2.WorkerMessage],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[worker_pb2.ServiceMessage]:
+        first = await anext(aiter(request_iterator), None)
+        if first is None or not first.HasField("register"):
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "the first message must be a RegisterWorker"
+            )
+        connection = await self._register(first.register)
+        yield worker_pb2.ServiceMessage(
+            registered=worker_pb2.WorkerRegistered(
+                heartbeat_interval_seconds=self.heartbeat_interval_seconds
+            )
+        )
+        reader = asyncio.create_task(self._read(connection, request_iterator))
+        try:
+            while (message := await connection.outbox.get()) is not None:
+                yield message
+        finally:
+            reader.cancel()
+            await self._unregister(connection)
+
+    async def _register(self, register: worker_pb2.RegisterWorker) -> WorkerConnection:
+        connection = WorkerConnection(
+            worker_id=register.worker_id,
+            hostname=register.hostname,
+            device=register.device,
+            device_name=register.device_name,
+        )
+        previous = self.workers.add(connection)
+        if previous is not None:
+            previous.disconnect()
+        structlog.contextvars.bind_contextvars(worker_id=connection.worker_id)
+        log.info("worker_registered", device=register.device, hostname=register.hostname)
+        if register.running_job_id:
+            await self._reattach(connection, register.running_job_id)
+        self.jobs.on_change()
+        return connection
+
+    async def _reattach(self, connection: WorkerConnection, job_id: str) -> None:
+        """A reconnecting worker keeps its job if the service still gives it to it."""
+        job = await self.jobs.store.get_job(job_id)
+        if job is not None and job.state in ACTIVE_STATES and job.worker_id == connection.worker_id:
+            connection.job_id = job_id
+            log.info("worker_reattached", job_id=job_id)
+            return
+        connection.send(
+            worker_pb2.ServiceMessage(
+                stop_job=worker_pb2.StopJob(job_id=job_id, reason="the service reassigned it")
+            )
+        )
+
+    async def _read(
+        self,
+        connection: WorkerConnection,
+        request_iterator: AsyncIterator[worker_pb2.WorkerMessage],
+    ) -> None:
+        try:
+            async for message in request_iterator:
+                connection.last_seen_monotonic = time.monotonic()
+                await self._handle(connection, message)
+        except (grpc.aio.AioRpcError, asyncio.CancelledError):
+            pass  # the stream ended; _unregister handles the worker's job
+        finally:
+            connection.disconnect()
+
+    async def _handle(
+        self, connection: WorkerConnection, message: worker_pb2.WorkerMessage
+    ) -> None:
+        kind = message.WhichOneof("payload")
+        if kind == "job_started":
+            await self.jobs.job_started(connection, message.job_started)
+        elif kind == "step_report":
+            await self.jobs.steps_reported(connection, message.step_report)
+        elif kind == "checkpoint_saved":
+            await self.jobs.checkpoint_saved(connection, message.checkpoint_saved)
+        elif kind == "job_finished":
+            await self.jobs.job_finished(connection, message.job_finished)
+        elif kind == "register":
+            log.warning("duplicate_register_ignored")
+
+    async def _unregister(self, connection: WorkerConnection) -> None:
+        if not self.workers.remove(connection):
+            return
+        log.info("worker_disconnected", worker_id=connection.worker_id, job_id=connection.job_id)
+        if connection.job_id is not None:
+            await self.jobs.requeue(
+                connection.job_id, f"worker {connection.worker_id} disconnected"
+            )
+        self.jobs.on_change()
+
+    async def watch_heartbeats(self) -> None:
+        """Disconnect workers that stopped sending anything for 3 intervals."""
+        limit = 3 * self.heartbeat_interval_seconds
+        while True:
+            await asyncio.sleep(self.heartbeat_interval_seconds)
+            now = time.monotonic()
+            for connection in self.workers.all():
+                if now - connection.last_seen_monotonic > limit:
+                    log.warning("worker_heartbeat_missed", worker_id=connection.worker_id)
+                    connection.disconnect()

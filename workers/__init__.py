@@ -1,0 +1,1 @@
+"""The data plane: worker processes that train jobs (imports torch, never the server)."""

@@ -1,0 +1,85 @@
+"""The one interface debug and reporting features plug into the training loop through.
+
+A hook sees the loop at fixed points. `on_step_boundary` runs after backward
+and weighting, before `optimizer.step()`: gradients, the batch and the losses
+of the step are all still there, which is where statistics, breakpoint
+conditions and debug commands act (steps 3-5 of the step boundary in
+ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from torch import Tensor
+
+from workers.checkpoint import SavedCheckpoint
+from workers.mtl.data import Batch
+from workers.mtl.weighting import WeightingResult
+
+if TYPE_CHECKING:
+    from workers.trainer import Trainer
+
+
+@dataclass(slots=True, kw_only=True)
+class StepBoundary:
+    """One step between its backward and its optimizer update.
+
+    Attributes:
+        step: the step (from 1) whose update is pending.
+        batch: the batch it trained on.
+        losses: per-task losses, detached.
+        weighting: what the strategy reported (weights, per-task gradients).
+        skip_optimizer_step: set by a hook to drop this step's update.
+    """
+
+    step: int
+    batch: Batch
+    losses: dict[str, Tensor]
+    weighting: WeightingResult
+    skip_optimizer_step: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepRecord:
+    """A finished step's numbers; tensors stay on the device until a hook reads them."""
+
+    step: int
+    losses: dict[str, Tensor]
+    weights: dict[str, float]
+    duration_seconds: float
+    num_samples: int
+    learning_rate: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrainingOutcome:
+    """How a run of the loop ended.
+
+    `state` is SUCCEEDED, FAILED or CANCELLED, or QUEUED when the loop stopped
+    resumably (shutdown) after a checkpoint.
+    """
+
+    state: int
+    final_step: int
+    message: str = ""
+
+
+class TrainerHook:
+    """Base hook: override what you need; every method is a no-op here."""
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        """The model, data and optimizer exist (and were restored on resume)."""
+
+    def on_step_boundary(self, trainer: Trainer, boundary: StepBoundary) -> None:
+        """After backward and weighting, before the optimizer update."""
+
+    def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
+        """After the optimizer update (and a due checkpoint)."""
+
+    def on_checkpoint(self, trainer: Trainer, saved: SavedCheckpoint) -> None:
+        """A checkpoint was written."""
+
+    def on_train_end(self, trainer: Trainer, outcome: TrainingOutcome) -> None:
+        """The loop ended; flush what you hold."""

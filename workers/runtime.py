@@ -1,0 +1,159 @@
+"""The worker process: take jobs from the service, train them, report back."""
+
+from __future__ import annotations
+
+import queue
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+import torch
+
+from mtl.v1 import job_pb2, worker_pb2
+from workers.checkpoint import CheckpointDirectory
+from workers.connection import ServiceConnection
+from workers.control import JobControl
+from workers.environment import describe_device, job_environment, resolve_device
+from workers.job_build import build_components
+from workers.reporting import StepReporter
+from workers.trainer import Trainer
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True)
+class _RunningJob:
+    job_id: str
+    control: JobControl
+
+
+class WorkerRuntime:
+    """One worker slot: a connection thread feeding a training loop on the main thread."""
+
+    def __init__(
+        self, *, service_address: str, worker_id: str, data_dir: Path, device: torch.device
+    ) -> None:
+        self.worker_id = worker_id
+        self.data_dir = data_dir
+        self.device = device
+        self._assignments: queue.Queue[worker_pb2.AssignJob | None] = queue.Queue()
+        self._current: _RunningJob | None = None
+        self._lock = threading.Lock()
+        self._shutting_down = threading.Event()
+        self.connection = ServiceConnection(
+            address=service_address,
+            worker_id=worker_id,
+            register=self._registration,
+            on_message=self._on_message,
+        )
+
+    def run(self) -> None:
+        """Serve jobs until `shutdown()`."""
+        structlog.contextvars.bind_contextvars(worker_id=self.worker_id)
+        self.connection.start()
+        while (assignment := self._assignments.get()) is not None:
+            self._run_job(assignment)
+        self.connection.close(timeout_seconds=10.0)
+        log.info("worker_stopped")
+
+    def shutdown(self, reason: str) -> None:
+        """Stop the running job resumably (it checkpoints), then leave."""
+        log.info("worker_shutting_down", reason=reason)
+        self._shutting_down.set()
+        with self._lock:
+            if self._current is not None:
+                self._current.control.request_stop(reason, resumable=True)
+        self._assignments.put(None)
+
+    def _registration(self) -> worker_pb2.RegisterWorker:
+        device, device_name = describe_device(self.device)
+        with self._lock:
+            running = self._current.job_id if self._current is not None else ""
+        return worker_pb2.RegisterWorker(
+            worker_id=self.worker_id,
+            hostname=socket.gethostname(),
+            device=device,
+            device_name=device_name,
+            running_job_id=running,
+        )
+
+    def _on_message(self, message: worker_pb2.ServiceMessage) -> None:
+        kind = message.WhichOneof("payload")
+        if kind == "assign_job" and not self._shutting_down.is_set():
+            self._assignments.put(message.assign_job)
+        elif kind == "stop_job":
+            self._stop_job(message.stop_job.job_id, message.stop_job.reason, resumable=False)
+        elif kind == "shutdown":
+            with self._lock:
+                running = self._current.job_id if self._current is not None else None
+            if running is not None:
+                self._stop_job(running, message.shutdown.reason, resumable=True)
+
+    def _stop_job(self, job_id: str, reason: str, *, resumable: bool) -> None:
+        with self._lock:
+            if self._current is not None and self._current.job_id == job_id:
+                self._current.control.request_stop(reason, resumable=resumable)
+
+    def _run_job(self, assignment: worker_pb2.AssignJob) -> None:
+        job_id = assignment.job_id
+        structlog.contextvars.bind_contextvars(job_id=job_id)
+        control = JobControl()
+        with self._lock:
+            self._current = _RunningJob(job_id=job_id, control=control)
+        try:
+            outcome_state, message, final_step = self._train(assignment, control)
+        finally:
+            with self._lock:
+                self._current = None
+        self.connection.send(
+            worker_pb2.WorkerMessage(
+                job_finished=worker_pb2.JobFinished(
+                    job_id=job_id, state=outcome_state, message=message, final_step=final_step
+                )
+            )
+        )
+        log.info("job_left", state=job_pb2.JobState.Name(outcome_state), final_step=final_step)
+        structlog.contextvars.unbind_contextvars("job_id", "step")
+
+    def _train(self, assignment: worker_pb2.AssignJob, control: JobControl) -> tuple[int, str, int]:
+        spec = assignment.spec
+        try:
+            device = resolve_device(spec.device, str(self.device))
+            components = build_components(spec, device)
+        except Exception as error:  # the spec does not fit this problem or machine
+            log.warning("job_build_failed", error=str(error))
+            return job_pb2.JOB_STATE_FAILED, f"could not build the job: {error}", 0
+        checkpoints = CheckpointDirectory(self.data_dir / "checkpoints" / assignment.job_id)
+        reporter = StepReporter(
+            job_id=assignment.job_id,
+            report_interval=spec.report_interval,
+            send=self.connection.send,
+        )
+        trainer = Trainer(
+            spec=spec,
+            components=components,
+            device=device,
+            checkpoints=checkpoints,
+            control=control,
+            hooks=[reporter],
+        )
+        preferred = (
+            Path(assignment.resume_checkpoint_path) if assignment.resume_checkpoint_path else None
+        )
+        restored = checkpoints.load_latest(preferred)
+        if restored is not None:
+            trainer.load_state_dict(restored[1])
+            log.info("job_resumed", step=trainer.step)
+        self.connection.send(
+            worker_pb2.WorkerMessage(
+                job_started=worker_pb2.JobStarted(
+                    job_id=assignment.job_id,
+                    environment=job_environment(device, self.worker_id),
+                    resumed_from_step=trainer.step,
+                )
+            )
+        )
+        outcome = trainer.run()
+        return outcome.state, outcome.message, outcome.final_step

@@ -1,0 +1,190 @@
+"""The multi-task training loop, written out as the step boundary of ARCHITECTURE.md."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import structlog
+import torch
+
+from mtl.v1 import job_pb2, spec_pb2
+from workers.checkpoint import CheckpointDirectory, SavedCheckpoint
+from workers.control import JobControl, StopRequest
+from workers.hooks import StepBoundary, StepRecord, TrainerHook, TrainingOutcome
+from workers.job_build import JobComponents
+from workers.mtl.weighting import BackwardContext
+
+log = structlog.get_logger(__name__)
+
+CHECKPOINT_FORMAT = 1
+
+
+class Trainer:
+    """Trains one job attempt: restore, loop over steps, checkpoint, report through hooks."""
+
+    def __init__(
+        self,
+        *,
+        spec: spec_pb2.JobSpec,
+        components: JobComponents,
+        device: torch.device,
+        checkpoints: CheckpointDirectory,
+        control: JobControl,
+        hooks: Sequence[TrainerHook] = (),
+    ) -> None:
+        self.spec = spec
+        self.components = components
+        self.model = components.model
+        self.optimizer = components.optimizer
+        self.strategy = components.strategy
+        self.device = device
+        self.checkpoints = checkpoints
+        self.control = control
+        self.hooks = list(hooks)
+        self.step = 0
+        self.user_weights = {
+            task.name: float(spec.loss_weights.get(task.name, 1.0)) for task in components.tasks
+        }
+        self._last_checkpoint_step = -1
+
+    def run(self) -> TrainingOutcome:
+        """Train from `self.step` to `spec.steps`, or until stopped or failed."""
+        for hook in self.hooks:
+            hook.on_train_start(self)
+        try:
+            outcome = self._loop()
+        except Exception as error:
+            log.exception("job_failed", step=self.step)
+            outcome = TrainingOutcome(
+                state=job_pb2.JOB_STATE_FAILED,
+                final_step=self.step,
+                message=f"step {self.step + 1}: {type(error).__name__}: {error}",
+            )
+        for hook in self.hooks:
+            hook.on_train_end(self, outcome)
+        return outcome
+
+    def _loop(self) -> TrainingOutcome:
+        while self.step < self.spec.steps:
+            stop = self.control.stop_request()
+            if stop is not None:
+                return self._stopped(stop)
+            self._train_step(self.step + 1)
+        if self.spec.checkpoint_interval > 0 and self._last_checkpoint_step != self.step:
+            self.save_checkpoint()
+        return TrainingOutcome(state=job_pb2.JOB_STATE_SUCCEEDED, final_step=self.step)
+
+    def _train_step(self, step: int) -> None:
+        started = time.perf_counter()
+        tasks = self.components.tasks
+        indices = self.components.data_order.indices(step)
+        batch = self.components.problem.train_data.batch(indices).to(self.device)
+        # 1. forward -> per-task losses
+        representation = self.model.encode(batch.inputs)
+        predictions = self.model.decode(representation)
+        losses = {t.name: t.loss(predictions[t.name], batch.targets[t.name]) for t in tasks}
+        # 2. weighting strategy -> combined loss / per-task gradients -> backward
+        self.optimizer.zero_grad(set_to_none=True)
+        weighting = self.strategy.backward(
+            losses,
+            BackwardContext(
+                model=self.model,
+                representation=representation,
+                user_weights=self.user_weights,
+                step=step,
+            ),
+        )
+        # 3-5. statistics, breakpoint conditions and pending commands: the hooks
+        detached = {name: loss.detach() for name, loss in losses.items()}
+        boundary = StepBoundary(step=step, batch=batch, losses=detached, weighting=weighting)
+        for hook in self.hooks:
+            hook.on_step_boundary(self, boundary)
+        # 6. optimizer.step(), unless a hook dropped this step's update
+        if not boundary.skip_optimizer_step:
+            self.optimizer.step()
+        self.step = step
+        duration = time.perf_counter() - started
+        # 7. checkpoint when due
+        interval = self.spec.checkpoint_interval
+        if interval > 0 and step % interval == 0:
+            self.save_checkpoint()
+        record = StepRecord(
+            step=step,
+            losses=detached,
+            weights=dict(weighting.weights),
+            duration_seconds=duration,
+            num_samples=batch.num_samples,
+            learning_rate=float(self.optimizer.param_groups[0]["lr"]),
+        )
+        for hook in self.hooks:
+            hook.on_step_end(self, record)
+
+    def _stopped(self, stop: StopRequest) -> TrainingOutcome:
+        if not stop.resumable:
+            return TrainingOutcome(
+                state=job_pb2.JOB_STATE_CANCELLED, final_step=self.step, message=stop.reason
+            )
+        if self.spec.checkpoint_interval > 0 and self._last_checkpoint_step != self.step:
+            self.save_checkpoint()
+        return TrainingOutcome(
+            state=job_pb2.JOB_STATE_QUEUED, final_step=self.step, message=stop.reason
+        )
+
+    def save_checkpoint(self) -> SavedCheckpoint | None:
+        """Checkpoint the state after `self.step`'s update, unless it is non-finite."""
+        if not all(torch.isfinite(p).all() for p in self.model.parameters()):
+            log.warning("checkpoint_refused_non_finite", step=self.step)
+            return None
+        saved = self.checkpoints.save(self.step, self.state_dict())
+        self._last_checkpoint_step = self.step
+        log.info("checkpoint_saved", step=self.step, path=str(saved.path), bytes=saved.size_bytes)
+        for hook in self.hooks:
+            hook.on_checkpoint(self, saved)
+        return saved
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue this job exactly where it is."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "strategy": self.strategy.state_dict(),
+            "user_weights": dict(self.user_weights),
+            "rng": _capture_rng(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned (weights and RNG included)."""
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"unsupported checkpoint format {state.get('format')!r}")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.strategy.load_state_dict(state["strategy"])
+        self.user_weights.update(state["user_weights"])
+        _restore_rng(state["rng"])
+        self.step = int(state["step"])
+        self._last_checkpoint_step = self.step
+
+
+def _capture_rng() -> dict[str, Any]:
+    numpy_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "python": random.getstate(),
+        "numpy": (numpy_state[0], torch.from_numpy(numpy_state[1].copy()), *numpy_state[2:]),
+    }
+
+
+def _restore_rng(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    random.setstate(state["python"])
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, keys.numpy(), *rest))
