@@ -1,0 +1,1 @@
+"""Multi-task learning: problems, models, architectures and weighting strategies."""
