@@ -27,6 +27,7 @@ log = structlog.get_logger(__name__)
 class _RunningJob:
     job_id: str
     control: JobControl
+    trainer: Trainer | None = None
 
 
 class WorkerRuntime:
@@ -93,8 +94,12 @@ class WorkerRuntime:
 
     def _stop_job(self, job_id: str, reason: str, *, resumable: bool) -> None:
         with self._lock:
-            if self._current is not None and self._current.job_id == job_id:
-                self._current.control.request_stop(reason, resumable=resumable)
+            current = self._current
+            if current is None or current.job_id != job_id:
+                return
+            current.control.request_stop(reason, resumable=resumable)
+        step = current.trainer.step if current.trainer is not None else 0
+        log.info("job_stop_requested", job_id=job_id, step=step, resumable=resumable, reason=reason)
 
     def _run_job(self, assignment: worker_pb2.AssignJob) -> None:
         job_id = assignment.job_id
@@ -118,31 +123,16 @@ class WorkerRuntime:
         structlog.contextvars.unbind_contextvars("job_id", "step")
 
     def _train(self, assignment: worker_pb2.AssignJob, control: JobControl) -> tuple[int, str, int]:
-        spec = assignment.spec
         try:
-            device = resolve_device(spec.device, str(self.device))
-            components = build_components(spec, device)
+            trainer = self._build_trainer(assignment, control)
         except Exception as error:  # the spec does not fit this problem or machine
             log.warning("job_build_failed", error=str(error))
             return job_pb2.JOB_STATE_FAILED, f"could not build the job: {error}", 0
-        checkpoints = CheckpointDirectory(self.data_dir / "checkpoints" / assignment.job_id)
-        reporter = StepReporter(
-            job_id=assignment.job_id,
-            report_interval=spec.report_interval,
-            send=self.connection.send,
-        )
-        trainer = Trainer(
-            spec=spec,
-            components=components,
-            device=device,
-            checkpoints=checkpoints,
-            control=control,
-            hooks=[reporter],
-        )
-        preferred = (
-            Path(assignment.resume_checkpoint_path) if assignment.resume_checkpoint_path else None
-        )
-        restored = checkpoints.load_latest(preferred)
+        with self._lock:
+            if self._current is not None:
+                self._current.trainer = trainer
+        preferred = assignment.resume_checkpoint_path
+        restored = trainer.checkpoints.load_latest(Path(preferred) if preferred else None)
         if restored is not None:
             trainer.load_state_dict(restored[1])
             log.info("job_resumed", step=trainer.step)
@@ -150,10 +140,27 @@ class WorkerRuntime:
             worker_pb2.WorkerMessage(
                 job_started=worker_pb2.JobStarted(
                     job_id=assignment.job_id,
-                    environment=job_environment(device, self.worker_id),
+                    environment=job_environment(trainer.device, self.worker_id),
                     resumed_from_step=trainer.step,
                 )
             )
         )
         outcome = trainer.run()
         return outcome.state, outcome.message, outcome.final_step
+
+    def _build_trainer(self, assignment: worker_pb2.AssignJob, control: JobControl) -> Trainer:
+        spec = assignment.spec
+        device = resolve_device(spec.device, str(self.device))
+        reporter = StepReporter(
+            job_id=assignment.job_id,
+            report_interval=spec.report_interval,
+            send=self.connection.send,
+        )
+        return Trainer(
+            spec=spec,
+            components=build_components(spec, device),
+            device=device,
+            checkpoints=CheckpointDirectory(self.data_dir / "checkpoints" / assignment.job_id),
+            control=control,
+            hooks=[reporter],
+        )

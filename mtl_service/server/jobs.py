@@ -244,7 +244,8 @@ class JobManager:
         job.state = to_state
         if to_state in TERMINAL_STATES:
             job.end_time.CopyFrom(now_timestamp())
-            job.message = message or reason
+            if to_state != job_pb2.JOB_STATE_SUCCEEDED:
+                job.message = message or reason
         await self._save(job, [_state_event(from_state, job, reason)])
         log.info(
             "job_state_changed",

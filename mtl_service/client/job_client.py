@@ -1,0 +1,80 @@
+"""MtlClient: the JobService calls with Python types and ClientError on failure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
+
+import grpc
+
+from mtl.v1 import job_pb2, job_pb2_grpc, spec_pb2
+from mtl_service.client.errors import ClientError
+
+T = TypeVar("T")
+
+
+class MtlClient:
+    """A connection to one mtl-service; use as a context manager or call close()."""
+
+    def __init__(self, target: str = "localhost:50051", *, timeout_seconds: float = 30.0) -> None:
+        self.target = target
+        self.timeout_seconds = timeout_seconds
+        self.channel = grpc.insecure_channel(target)
+        self.jobs = job_pb2_grpc.JobServiceStub(self.channel)
+
+    def __enter__(self) -> MtlClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def submit_text(self, spec_text: str) -> job_pb2.Job:
+        """Submit a YAML or JSON job spec; the service parses and validates it."""
+        request = job_pb2.SubmitJobRequest(spec_text=spec_text)
+        return self._call(self.jobs.SubmitJob, request).job
+
+    def submit(self, spec: spec_pb2.JobSpec) -> job_pb2.Job:
+        return self._call(self.jobs.SubmitJob, job_pb2.SubmitJobRequest(spec=spec)).job
+
+    def get(self, job_id: str) -> job_pb2.Job:
+        return self._call(self.jobs.GetJob, job_pb2.GetJobRequest(job_id=job_id)).job
+
+    def list_page(
+        self, *, states: Sequence[int] = (), page_size: int = 0, page_token: str = ""
+    ) -> job_pb2.ListJobsResponse:
+        request = job_pb2.ListJobsRequest(
+            states=list(states), page_size=page_size, page_token=page_token
+        )
+        return self._call(self.jobs.ListJobs, request)
+
+    def list_all(self, *, states: Sequence[int] = (), page_size: int = 0) -> Iterator[job_pb2.Job]:
+        """Every job, newest first, following page tokens."""
+        token = ""
+        while True:
+            page = self.list_page(states=states, page_size=page_size, page_token=token)
+            yield from page.jobs
+            token = page.next_page_token
+            if not token:
+                return
+
+    def cancel(self, job_id: str, reason: str = "") -> job_pb2.Job:
+        request = job_pb2.CancelJobRequest(job_id=job_id, reason=reason)
+        return self._call(self.jobs.CancelJob, request).job
+
+    def watch(self, job_id: str, *, after_sequence: int = 0) -> Iterator[job_pb2.JobEvent]:
+        """The job's events, history first, until the job ends."""
+        request = job_pb2.WatchJobRequest(job_id=job_id, after_sequence=after_sequence)
+        try:
+            for response in self.jobs.WatchJob(request):
+                yield response.event
+        except grpc.RpcError as error:
+            raise ClientError.from_rpc_error(error) from None
+
+    def _call(self, method: Callable[..., T], request: object) -> T:
+        try:
+            return method(request, timeout=self.timeout_seconds)
+        except grpc.RpcError as error:
+            raise ClientError.from_rpc_error(error) from None
