@@ -23,7 +23,8 @@ def generate(output_root: Path) -> list[Path]:
     """Run protoc (grpcio-tools) over proto/mtl/v1 into `output_root`/mtl/v1."""
     from grpc_tools import protoc
 
-    sources = sorted(str(p.relative_to(PROTO_DIR)) for p in (PROTO_DIR / "mtl" / "v1").glob("*.proto"))
+    proto_files = (PROTO_DIR / "mtl" / "v1").glob("*.proto")
+    sources = sorted(str(path.relative_to(PROTO_DIR)) for path in proto_files)
     include = Path(protoc.__file__).parent / "_proto"
     arguments = [
         "protoc",

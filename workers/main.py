@@ -52,7 +52,12 @@ def main(argv: list[str] | None = None) -> None:
         device=torch.device(device_name),
     )
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda number, frame: runtime.shutdown(signal.Signals(number).name))
+        signal.signal(
+            signum,
+            lambda number, frame: runtime.shutdown(
+                f"worker shutting down on {signal.Signals(number).name}"
+            ),
+        )
     runtime.run()
 
 

@@ -42,9 +42,21 @@ def parse_spec_text(text: str) -> spec_pb2.JobSpec:
             "spec_text", "must be a mapping of JobSpec fields (name, problem, tasks, ...)"
         )
     try:
-        return json_format.ParseDict(data, spec_pb2.JobSpec())
+        return json_format.ParseDict(_spell_non_finite(data), spec_pb2.JobSpec())
     except (json_format.ParseError, TypeError, ValueError) as error:
         raise _invalid("spec_text", _one_line(error)) from None
+
+
+def _spell_non_finite(value: object) -> object:
+    """YAML's .inf/.nan as the strings protobuf JSON expects, so that the
+    validator (not the parser) reports them, naming their field."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _spell_non_finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_spell_non_finite(item) for item in value]
+    return value
 
 
 def with_defaults(spec: spec_pb2.JobSpec) -> spec_pb2.JobSpec:
