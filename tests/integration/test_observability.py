@@ -47,7 +47,9 @@ def test_metrics_show_a_running_job_then_drop_it_after_retention(
         "mtl_train_samples_total",
         "mtl_step_duration_seconds_count",
     } <= _job_series(samples, job.id)
-    assert samples[("mtl_task_loss_weight", (("job_id", job.id), ("task", "value")))] == pytest.approx(0.05)
+    assert samples[
+        ("mtl_task_loss_weight", (("job_id", job.id), ("task", "value")))
+    ] == pytest.approx(0.05)
     assert samples[("mtl_job_step", (("job_id", job.id),))] >= 10
     assert samples[("mtl_jobs", (("state", "running"),))] >= 1
     client.cancel(job.id)
