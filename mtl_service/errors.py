@@ -63,3 +63,26 @@ class Unavailable(MtlError):
 
 class DeadlineExceeded(MtlError):
     status_code = "DEADLINE_EXCEEDED"
+
+
+class Internal(MtlError):
+    status_code = "INTERNAL"
+
+
+_BY_CODE: dict[str, type[MtlError]] = {
+    cls.status_code: cls
+    for cls in (
+        InvalidArgument,
+        NotFound,
+        FailedPrecondition,
+        ResourceExhausted,
+        Unavailable,
+        DeadlineExceeded,
+        Internal,
+    )
+}
+
+
+def error_for_code(code: str, message: str) -> MtlError:
+    """The MtlError for a status code name a worker reported (INTERNAL if unknown)."""
+    return _BY_CODE.get(code, Internal)(message)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import threading
 
 import structlog
 
@@ -49,3 +51,26 @@ def configure_logging(*, level: str = "info", json: bool | None = None) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.captureWarnings(True)
+
+
+def capture_native_stderr(logger_name: str = "stderr") -> None:
+    """Turn whatever native code writes to fd 2 (profiler notices, CUDA warnings,
+    a crash's last words) into JSON log lines, so every line stays parseable.
+
+    fd 2 becomes a pipe read by a daemon thread that logs each line as a
+    `native_stderr` event; the logs themselves go to stdout, so nothing loops.
+    """
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115 - lives as long as fd 2
+    logger = structlog.get_logger(logger_name)
+
+    def forward() -> None:
+        with open(read_end, "rb") as pipe:
+            for raw in pipe:
+                line = raw.decode(errors="replace").rstrip()
+                if line:
+                    logger.warning("native_stderr", line=line)
+
+    threading.Thread(target=forward, name="stderr-to-log", daemon=True).start()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 from dataclasses import dataclass
+
+from mtl.v1 import worker_pb2
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,21 +21,42 @@ class StopRequest:
     resumable: bool
 
 
+_WAKE = object()  # wakes a loop waiting for commands when a stop arrives
+
+
 class JobControl:
-    """Thread-safe mailbox the loop reads between steps."""
+    """Thread-safe mailbox the loop reads at step boundaries: stop requests and
+    debug commands."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._stop: StopRequest | None = None
-        self.stop_event = threading.Event()
+        self._commands: queue.Queue[object] = queue.Queue()
 
     def request_stop(self, reason: str, *, resumable: bool) -> None:
         """Ask the loop to stop; a cancel wins over a resumable stop."""
         with self._lock:
             if self._stop is None or (self._stop.resumable and not resumable):
                 self._stop = StopRequest(reason=reason, resumable=resumable)
-        self.stop_event.set()
+        self._commands.put(_WAKE)
 
     def stop_request(self) -> StopRequest | None:
         with self._lock:
             return self._stop
+
+    def submit(self, command: worker_pb2.DebugCommand) -> None:
+        """Queue a debug command for the next step boundary."""
+        self._commands.put(command)
+
+    def next_command(self, *, wait: bool) -> worker_pb2.DebugCommand | None:
+        """The next queued command; with `wait`, block until one arrives or a
+        stop is requested (then None)."""
+        while True:
+            try:
+                item = self._commands.get(block=wait)
+            except queue.Empty:
+                return None
+            if isinstance(item, worker_pb2.DebugCommand):
+                return item
+            if wait and self.stop_request() is not None:
+                return None

@@ -9,14 +9,15 @@ ARCHITECTURE.md).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from torch import Tensor
 
 from workers.checkpoint import SavedCheckpoint
 from workers.mtl.data import Batch
-from workers.mtl.weighting import WeightingResult
+from workers.mtl.weighting import GradientSource, WeightingResult
 
 if TYPE_CHECKING:
     from workers.trainer import Trainer
@@ -31,6 +32,9 @@ class StepBoundary:
         batch: the batch it trained on.
         losses: per-task losses, detached.
         weighting: what the strategy reported (weights, per-task gradients).
+        task_gradients: [T, D] per-task gradients when a hook asked for them
+            this step (`wants_task_gradients`) or the strategy computed them.
+        gradient_source: where `task_gradients` were taken.
         skip_optimizer_step: set by a hook to drop this step's update.
     """
 
@@ -38,6 +42,8 @@ class StepBoundary:
     batch: Batch
     losses: dict[str, Tensor]
     weighting: WeightingResult
+    task_gradients: Tensor | None = None
+    gradient_source: GradientSource | None = None
     skip_optimizer_step: bool = False
 
 
@@ -47,7 +53,7 @@ class StepRecord:
 
     step: int
     losses: dict[str, Tensor]
-    weights: dict[str, float]
+    weights: dict[str, Tensor]
     duration_seconds: float
     num_samples: int
     learning_rate: float
@@ -72,6 +78,10 @@ class TrainerHook:
     def on_train_start(self, trainer: Trainer) -> None:
         """The model, data and optimizer exist (and were restored on resume)."""
 
+    def wants_task_gradients(self, trainer: Trainer, step: int) -> bool:
+        """Whether `step`'s boundary needs per-task gradients (asked before backward)."""
+        return False
+
     def on_step_boundary(self, trainer: Trainer, boundary: StepBoundary) -> None:
         """After backward and weighting, before the optimizer update."""
 
@@ -83,3 +93,11 @@ class TrainerHook:
 
     def on_train_end(self, trainer: Trainer, outcome: TrainingOutcome) -> None:
         """The loop ended; flush what you hold."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """What the hook needs to continue after a resume (saved in checkpoints)."""
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what `state_dict` returned."""
+        del state

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from mtl_service.logs import configure_logging
+from mtl_service.logs import capture_native_stderr, configure_logging
 from workers.runtime import WorkerRuntime
 
 
@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         device_name = "cuda:0" if torch.cuda.is_available() else "cpu"
     if device_name.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit(f"mtl-worker: --device {args.device} needs CUDA, which this machine lacks")
+    capture_native_stderr()
     runtime = WorkerRuntime(
         service_address=args.service,
         worker_id=args.worker_id,

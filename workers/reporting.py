@@ -52,8 +52,18 @@ class StepReporter(TrainerHook):
             return
         records, self._pending = self._pending, []
         task_names = list(records[0].losses)
+        # One host sync for the whole batch: losses and weights of every step.
         values = torch.stack(
-            [torch.stack([r.losses[name].float() for name in task_names]) for r in records]
+            [
+                torch.stack(
+                    [r.losses[n].float().reshape(()) for n in task_names]
+                    + [
+                        torch.as_tensor(r.weights[n]).float().reshape(()).to(r.losses[n].device)
+                        for n in task_names
+                    ]
+                )
+                for r in records
+            ]
         ).tolist()
         steps = [
             _step_metrics(record, task_names, row)
@@ -67,14 +77,16 @@ class StepReporter(TrainerHook):
 
 
 def _step_metrics(
-    record: StepRecord, task_names: list[str], losses: list[float]
+    record: StepRecord, task_names: list[str], row: list[float]
 ) -> job_pb2.StepMetrics:
-    task_losses = dict(zip(task_names, losses, strict=True))
+    count = len(task_names)
+    task_losses = dict(zip(task_names, row[:count], strict=True))
+    task_weights = dict(zip(task_names, row[count:], strict=True))
     return job_pb2.StepMetrics(
         step=record.step,
         task_losses=task_losses,
-        task_weights=record.weights,
-        total_loss=sum(record.weights.get(name, 1.0) * loss for name, loss in task_losses.items()),
+        task_weights=task_weights,
+        total_loss=sum(task_weights[name] * task_losses[name] for name in task_names),
         duration_seconds=record.duration_seconds,
         num_samples=record.num_samples,
         learning_rate=record.learning_rate,

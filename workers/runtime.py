@@ -12,9 +12,10 @@ import structlog
 import torch
 
 from mtl.v1 import job_pb2, worker_pb2
-from workers.checkpoint import CheckpointDirectory
+from workers.checkpoint import CheckpointDirectory, read_checkpoint
 from workers.connection import ServiceConnection
 from workers.control import JobControl
+from workers.debug.engine import DebugEngine
 from workers.environment import describe_device, job_environment, resolve_device
 from workers.job_build import build_components
 from workers.reporting import StepReporter
@@ -86,11 +87,30 @@ class WorkerRuntime:
             self._assignments.put(message.assign_job)
         elif kind == "stop_job":
             self._stop_job(message.stop_job.job_id, message.stop_job.reason, resumable=False)
+        elif kind == "debug_command":
+            self._debug_command(message.debug_command)
         elif kind == "shutdown":
             with self._lock:
                 running = self._current.job_id if self._current is not None else None
             if running is not None:
                 self._stop_job(running, message.shutdown.reason, resumable=True)
+
+    def _debug_command(self, command: worker_pb2.DebugCommand) -> None:
+        with self._lock:
+            current = self._current
+        if current is not None and current.job_id == command.job_id:
+            current.control.submit(command)
+            return
+        failure = worker_pb2.DebugFailure(
+            code="UNAVAILABLE", message=f"job {command.job_id} is not running on this worker"
+        )
+        self.connection.send(
+            worker_pb2.WorkerMessage(
+                debug_reply=worker_pb2.DebugReply(
+                    correlation_id=command.correlation_id, failure=failure
+                )
+            )
+        )
 
     def _stop_job(self, job_id: str, reason: str, *, resumable: bool) -> None:
         with self._lock:
@@ -136,6 +156,10 @@ class WorkerRuntime:
         if restored is not None:
             trainer.load_state_dict(restored[1])
             log.info("job_resumed", step=trainer.step)
+        elif assignment.HasField("fork_origin"):
+            origin = assignment.fork_origin
+            trainer.load_fork_origin(read_checkpoint(Path(origin.checkpoint_path)))
+            log.info("job_forked", parent_job_id=origin.parent_job_id, step=trainer.step)
         self.connection.send(
             worker_pb2.WorkerMessage(
                 job_started=worker_pb2.JobStarted(
@@ -151,10 +175,17 @@ class WorkerRuntime:
     def _build_trainer(self, assignment: worker_pb2.AssignJob, control: JobControl) -> Trainer:
         spec = assignment.spec
         device = resolve_device(spec.device, str(self.device))
-        reporter = StepReporter(
+        send = self.connection.send
+        engine = DebugEngine(
             job_id=assignment.job_id,
-            report_interval=spec.report_interval,
-            send=self.connection.send,
+            send=send,
+            control=control,
+            task_names=list(spec.tasks),
+            breakpoints=assignment.breakpoints,
+            nan_guard=not spec.disable_nan_guard,
+        )
+        reporter = StepReporter(
+            job_id=assignment.job_id, report_interval=spec.report_interval, send=send
         )
         return Trainer(
             spec=spec,
@@ -162,5 +193,5 @@ class WorkerRuntime:
             device=device,
             checkpoints=CheckpointDirectory(self.data_dir / "checkpoints" / assignment.job_id),
             control=control,
-            hooks=[reporter],
+            hooks=[engine, reporter],
         )

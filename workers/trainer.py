@@ -16,7 +16,10 @@ from workers.checkpoint import CheckpointDirectory, SavedCheckpoint
 from workers.control import JobControl, StopRequest
 from workers.hooks import StepBoundary, StepRecord, TrainerHook, TrainingOutcome
 from workers.job_build import JobComponents
-from workers.mtl.weighting import BackwardContext
+from workers.mtl.diagnostics import task_gradients_from_losses
+from workers.mtl.model import Representation
+from workers.mtl.weighting import BackwardContext, GradientSource
+from workers.mtl.weighting.gradients import default_source
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +53,8 @@ class Trainer:
             task.name: float(spec.loss_weights.get(task.name, 1.0)) for task in components.tasks
         }
         self._last_checkpoint_step = -1
+        # Validation metrics of the latest evaluation, keyed "task.metric".
+        self.last_metrics: dict[str, float] = {}
 
     def run(self) -> TrainingOutcome:
         """Train from `self.step` to `spec.steps`, or until stopped or failed."""
@@ -88,6 +93,7 @@ class Trainer:
         predictions = self.model.decode(representation)
         losses = {t.name: t.loss(predictions[t.name], batch.targets[t.name]) for t in tasks}
         # 2. weighting strategy -> combined loss / per-task gradients -> backward
+        wanted = self._task_gradients_wanted(step, losses, representation)
         self.optimizer.zero_grad(set_to_none=True)
         weighting = self.strategy.backward(
             losses,
@@ -99,8 +105,17 @@ class Trainer:
             ),
         )
         # 3-5. statistics, breakpoint conditions and pending commands: the hooks
-        detached = {name: loss.detach() for name, loss in losses.items()}
-        boundary = StepBoundary(step=step, batch=batch, losses=detached, weighting=weighting)
+        boundary = StepBoundary(
+            step=step,
+            batch=batch,
+            losses={name: loss.detach() for name, loss in losses.items()},
+            weighting=weighting,
+        )
+        if weighting.task_gradients is not None:
+            boundary.task_gradients = weighting.task_gradients
+            boundary.gradient_source = weighting.gradient_source
+        elif wanted is not None:
+            boundary.task_gradients, boundary.gradient_source = wanted
         for hook in self.hooks:
             hook.on_step_boundary(self, boundary)
         # 6. optimizer.step(), unless a hook dropped this step's update
@@ -112,12 +127,34 @@ class Trainer:
         interval = self.spec.checkpoint_interval
         if interval > 0 and step % interval == 0:
             self.save_checkpoint()
+        self._step_ended(boundary, duration)
+
+    def _task_gradients_wanted(
+        self, step: int, losses: dict[str, torch.Tensor], representation: Representation
+    ) -> tuple[torch.Tensor, GradientSource] | None:
+        """Per-task gradients for hooks that asked, taken before the backward frees
+        the graph; gradient strategies compute their own and are reused instead."""
+        if self.strategy.kind == "gradient":
+            return None
+        if not any(hook.wants_task_gradients(self, step) for hook in self.hooks):
+            return None
+        source = default_source(self.model)
+        matrix = task_gradients_from_losses(
+            losses,
+            [task.name for task in self.components.tasks],
+            model=self.model,
+            representation=representation,
+            source=source,
+        )
+        return matrix, source
+
+    def _step_ended(self, boundary: StepBoundary, duration: float) -> None:
         record = StepRecord(
-            step=step,
-            losses=detached,
-            weights=dict(weighting.weights),
+            step=boundary.step,
+            losses=boundary.losses,
+            weights=dict(boundary.weighting.weights),
             duration_seconds=duration,
-            num_samples=batch.num_samples,
+            num_samples=boundary.batch.num_samples,
             learning_rate=float(self.optimizer.param_groups[0]["lr"]),
         )
         for hook in self.hooks:
@@ -153,8 +190,10 @@ class Trainer:
             "step": self.step,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "strategy_name": self.strategy.name,
             "strategy": self.strategy.state_dict(),
             "user_weights": dict(self.user_weights),
+            "hooks": {type(hook).__name__: hook.state_dict() for hook in self.hooks},
             "rng": _capture_rng(),
         }
 
@@ -166,9 +205,23 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.strategy.load_state_dict(state["strategy"])
         self.user_weights.update(state["user_weights"])
+        for hook in self.hooks:
+            hook.load_state_dict(state["hooks"].get(type(hook).__name__, {}))
         _restore_rng(state["rng"])
         self.step = int(state["step"])
         self._last_checkpoint_step = self.step
+
+    def load_fork_origin(self, state: dict[str, Any]) -> None:
+        """Start from another job's checkpoint, keeping this job's own overrides:
+        its loss weights and learning rate, and its strategy if it differs."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.spec.optimizer.learning_rate
+        if state.get("strategy_name") == self.strategy.name:
+            self.strategy.load_state_dict(state["strategy"])
+        _restore_rng(state["rng"])
+        self.step = int(state["step"])
 
 
 def _capture_rng() -> dict[str, Any]:

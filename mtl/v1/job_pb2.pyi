@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from mtl.v1 import debug_types_pb2 as _debug_types_pb2
 from mtl.v1 import spec_pb2 as _spec_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -31,7 +32,7 @@ JOB_STATE_FAILED: JobState
 JOB_STATE_CANCELLED: JobState
 
 class Job(_message.Message):
-    __slots__ = ("id", "spec", "state", "message", "step", "attempt", "worker_id", "create_time", "start_time", "end_time", "task_losses", "task_weights", "environment", "spec_sha256")
+    __slots__ = ("id", "spec", "state", "message", "step", "attempt", "worker_id", "create_time", "start_time", "end_time", "task_losses", "task_weights", "environment", "spec_sha256", "breakpoints", "num_breakpoints_set", "pause_time", "pause", "paused_seconds", "fork_origin")
     class TaskLossesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -60,6 +61,12 @@ class Job(_message.Message):
     TASK_WEIGHTS_FIELD_NUMBER: _ClassVar[int]
     ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
     SPEC_SHA256_FIELD_NUMBER: _ClassVar[int]
+    BREAKPOINTS_FIELD_NUMBER: _ClassVar[int]
+    NUM_BREAKPOINTS_SET_FIELD_NUMBER: _ClassVar[int]
+    PAUSE_TIME_FIELD_NUMBER: _ClassVar[int]
+    PAUSE_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    FORK_ORIGIN_FIELD_NUMBER: _ClassVar[int]
     id: str
     spec: _spec_pb2.JobSpec
     state: JobState
@@ -74,7 +81,23 @@ class Job(_message.Message):
     task_weights: _containers.ScalarMap[str, float]
     environment: JobEnvironment
     spec_sha256: str
-    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[_spec_pb2.JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., message: _Optional[str] = ..., step: _Optional[int] = ..., attempt: _Optional[int] = ..., worker_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., task_losses: _Optional[_Mapping[str, float]] = ..., task_weights: _Optional[_Mapping[str, float]] = ..., environment: _Optional[_Union[JobEnvironment, _Mapping]] = ..., spec_sha256: _Optional[str] = ...) -> None: ...
+    breakpoints: _containers.RepeatedCompositeFieldContainer[_debug_types_pb2.Breakpoint]
+    num_breakpoints_set: int
+    pause_time: _timestamp_pb2.Timestamp
+    pause: _debug_types_pb2.Paused
+    paused_seconds: float
+    fork_origin: ForkOrigin
+    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[_spec_pb2.JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., message: _Optional[str] = ..., step: _Optional[int] = ..., attempt: _Optional[int] = ..., worker_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., task_losses: _Optional[_Mapping[str, float]] = ..., task_weights: _Optional[_Mapping[str, float]] = ..., environment: _Optional[_Union[JobEnvironment, _Mapping]] = ..., spec_sha256: _Optional[str] = ..., breakpoints: _Optional[_Iterable[_Union[_debug_types_pb2.Breakpoint, _Mapping]]] = ..., num_breakpoints_set: _Optional[int] = ..., pause_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pause: _Optional[_Union[_debug_types_pb2.Paused, _Mapping]] = ..., paused_seconds: _Optional[float] = ..., fork_origin: _Optional[_Union[ForkOrigin, _Mapping]] = ...) -> None: ...
+
+class ForkOrigin(_message.Message):
+    __slots__ = ("parent_job_id", "step", "checkpoint_path")
+    PARENT_JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_PATH_FIELD_NUMBER: _ClassVar[int]
+    parent_job_id: str
+    step: int
+    checkpoint_path: str
+    def __init__(self, parent_job_id: _Optional[str] = ..., step: _Optional[int] = ..., checkpoint_path: _Optional[str] = ...) -> None: ...
 
 class JobEnvironment(_message.Message):
     __slots__ = ("python_version", "torch_version", "cuda_version", "device", "hostname", "worker_id", "platform", "num_threads")
@@ -157,20 +180,30 @@ class CheckpointSaved(_message.Message):
     def __init__(self, step: _Optional[int] = ..., path: _Optional[str] = ..., size_bytes: _Optional[int] = ...) -> None: ...
 
 class JobEvent(_message.Message):
-    __slots__ = ("job_id", "sequence", "time", "state_change", "step_report", "checkpoint_saved")
+    __slots__ = ("job_id", "sequence", "time", "state_change", "step_report", "checkpoint_saved", "breakpoint_hit", "paused", "resumed", "setting_changed", "debug_error")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     STATE_CHANGE_FIELD_NUMBER: _ClassVar[int]
     STEP_REPORT_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_SAVED_FIELD_NUMBER: _ClassVar[int]
+    BREAKPOINT_HIT_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_FIELD_NUMBER: _ClassVar[int]
+    RESUMED_FIELD_NUMBER: _ClassVar[int]
+    SETTING_CHANGED_FIELD_NUMBER: _ClassVar[int]
+    DEBUG_ERROR_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     sequence: int
     time: _timestamp_pb2.Timestamp
     state_change: StateChange
     step_report: StepReport
     checkpoint_saved: CheckpointSaved
-    def __init__(self, job_id: _Optional[str] = ..., sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state_change: _Optional[_Union[StateChange, _Mapping]] = ..., step_report: _Optional[_Union[StepReport, _Mapping]] = ..., checkpoint_saved: _Optional[_Union[CheckpointSaved, _Mapping]] = ...) -> None: ...
+    breakpoint_hit: _debug_types_pb2.BreakpointHit
+    paused: _debug_types_pb2.Paused
+    resumed: _debug_types_pb2.Resumed
+    setting_changed: _debug_types_pb2.SettingChanged
+    debug_error: _debug_types_pb2.DebugError
+    def __init__(self, job_id: _Optional[str] = ..., sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state_change: _Optional[_Union[StateChange, _Mapping]] = ..., step_report: _Optional[_Union[StepReport, _Mapping]] = ..., checkpoint_saved: _Optional[_Union[CheckpointSaved, _Mapping]] = ..., breakpoint_hit: _Optional[_Union[_debug_types_pb2.BreakpointHit, _Mapping]] = ..., paused: _Optional[_Union[_debug_types_pb2.Paused, _Mapping]] = ..., resumed: _Optional[_Union[_debug_types_pb2.Resumed, _Mapping]] = ..., setting_changed: _Optional[_Union[_debug_types_pb2.SettingChanged, _Mapping]] = ..., debug_error: _Optional[_Union[_debug_types_pb2.DebugError, _Mapping]] = ...) -> None: ...
 
 class SubmitJobRequest(_message.Message):
     __slots__ = ("spec", "spec_text")
@@ -243,3 +276,30 @@ class WatchJobResponse(_message.Message):
     EVENT_FIELD_NUMBER: _ClassVar[int]
     event: JobEvent
     def __init__(self, event: _Optional[_Union[JobEvent, _Mapping]] = ...) -> None: ...
+
+class ForkJobRequest(_message.Message):
+    __slots__ = ("job_id", "name", "loss_weights", "learning_rate", "weighting")
+    class LossWeightsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LOSS_WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    LEARNING_RATE_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTING_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    name: str
+    loss_weights: _containers.ScalarMap[str, float]
+    learning_rate: float
+    weighting: _spec_pb2.WeightingConfig
+    def __init__(self, job_id: _Optional[str] = ..., name: _Optional[str] = ..., loss_weights: _Optional[_Mapping[str, float]] = ..., learning_rate: _Optional[float] = ..., weighting: _Optional[_Union[_spec_pb2.WeightingConfig, _Mapping]] = ...) -> None: ...
+
+class ForkJobResponse(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: Job
+    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...

@@ -60,6 +60,11 @@ class JobServiceStub:
                 request_serializer=mtl_dot_v1_dot_job__pb2.WatchJobRequest.SerializeToString,
                 response_deserializer=mtl_dot_v1_dot_job__pb2.WatchJobResponse.FromString,
                 _registered_method=True)
+        self.ForkJob = channel.unary_unary(
+                '/mtl.v1.JobService/ForkJob',
+                request_serializer=mtl_dot_v1_dot_job__pb2.ForkJobRequest.SerializeToString,
+                response_deserializer=mtl_dot_v1_dot_job__pb2.ForkJobResponse.FromString,
+                _registered_method=True)
 
 
 class JobServiceServicer:
@@ -102,6 +107,14 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ForkJob(self, request, context):
+        """ForkJob starts a new job from a paused job's current state (or its last
+        checkpoint) with overrides, to compare two variants side by side.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -129,6 +142,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.WatchJob,
                     request_deserializer=mtl_dot_v1_dot_job__pb2.WatchJobRequest.FromString,
                     response_serializer=mtl_dot_v1_dot_job__pb2.WatchJobResponse.SerializeToString,
+            ),
+            'ForkJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForkJob,
+                    request_deserializer=mtl_dot_v1_dot_job__pb2.ForkJobRequest.FromString,
+                    response_serializer=mtl_dot_v1_dot_job__pb2.ForkJobResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -267,6 +285,33 @@ class JobService:
             '/mtl.v1.JobService/WatchJob',
             mtl_dot_v1_dot_job__pb2.WatchJobRequest.SerializeToString,
             mtl_dot_v1_dot_job__pb2.WatchJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForkJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mtl.v1.JobService/ForkJob',
+            mtl_dot_v1_dot_job__pb2.ForkJobRequest.SerializeToString,
+            mtl_dot_v1_dot_job__pb2.ForkJobResponse.FromString,
             options,
             channel_credentials,
             insecure,

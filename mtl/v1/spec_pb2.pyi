@@ -1,3 +1,4 @@
+from mtl.v1 import debug_types_pb2 as _debug_types_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -7,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class JobSpec(_message.Message):
-    __slots__ = ("name", "problem", "model", "tasks", "loss_weights", "weighting", "optimizer", "steps", "batch_size", "seed", "report_interval", "checkpoint_interval", "device")
+    __slots__ = ("name", "problem", "model", "tasks", "loss_weights", "weighting", "optimizer", "steps", "batch_size", "seed", "report_interval", "checkpoint_interval", "device", "breakpoints", "stats_interval", "disable_nan_guard")
     class LossWeightsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -28,6 +29,9 @@ class JobSpec(_message.Message):
     REPORT_INTERVAL_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_INTERVAL_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
+    BREAKPOINTS_FIELD_NUMBER: _ClassVar[int]
+    STATS_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    DISABLE_NAN_GUARD_FIELD_NUMBER: _ClassVar[int]
     name: str
     problem: ProblemConfig
     model: ModelConfig
@@ -41,7 +45,10 @@ class JobSpec(_message.Message):
     report_interval: int
     checkpoint_interval: int
     device: str
-    def __init__(self, name: _Optional[str] = ..., problem: _Optional[_Union[ProblemConfig, _Mapping]] = ..., model: _Optional[_Union[ModelConfig, _Mapping]] = ..., tasks: _Optional[_Iterable[str]] = ..., loss_weights: _Optional[_Mapping[str, float]] = ..., weighting: _Optional[_Union[WeightingConfig, _Mapping]] = ..., optimizer: _Optional[_Union[OptimizerConfig, _Mapping]] = ..., steps: _Optional[int] = ..., batch_size: _Optional[int] = ..., seed: _Optional[int] = ..., report_interval: _Optional[int] = ..., checkpoint_interval: _Optional[int] = ..., device: _Optional[str] = ...) -> None: ...
+    breakpoints: _containers.RepeatedCompositeFieldContainer[_debug_types_pb2.Breakpoint]
+    stats_interval: int
+    disable_nan_guard: bool
+    def __init__(self, name: _Optional[str] = ..., problem: _Optional[_Union[ProblemConfig, _Mapping]] = ..., model: _Optional[_Union[ModelConfig, _Mapping]] = ..., tasks: _Optional[_Iterable[str]] = ..., loss_weights: _Optional[_Mapping[str, float]] = ..., weighting: _Optional[_Union[WeightingConfig, _Mapping]] = ..., optimizer: _Optional[_Union[OptimizerConfig, _Mapping]] = ..., steps: _Optional[int] = ..., batch_size: _Optional[int] = ..., seed: _Optional[int] = ..., report_interval: _Optional[int] = ..., checkpoint_interval: _Optional[int] = ..., device: _Optional[str] = ..., breakpoints: _Optional[_Iterable[_Union[_debug_types_pb2.Breakpoint, _Mapping]]] = ..., stats_interval: _Optional[int] = ..., disable_nan_guard: _Optional[bool] = ...) -> None: ...
 
 class ProblemConfig(_message.Message):
     __slots__ = ("name", "entrypoint", "params")

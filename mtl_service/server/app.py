@@ -14,7 +14,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, start_http_server
 
-from mtl.v1 import job_pb2, job_pb2_grpc, worker_pb2, worker_pb2_grpc
+from mtl.v1 import debug_pb2, debug_pb2_grpc, job_pb2, job_pb2_grpc, worker_pb2, worker_pb2_grpc
+from mtl_service.server.debug_broker import DebugBroker
+from mtl_service.server.debug_servicer import DebugServicer
 from mtl_service.server.error_interceptor import ErrorInterceptor
 from mtl_service.server.event_bus import EventBus
 from mtl_service.server.job_servicer import JobServicer
@@ -30,6 +32,7 @@ log = structlog.get_logger(__name__)
 
 SERVICE_NAMES = (
     job_pb2.DESCRIPTOR.services_by_name["JobService"].full_name,
+    debug_pb2.DESCRIPTOR.services_by_name["DebugService"].full_name,
     worker_pb2.DESCRIPTOR.services_by_name["WorkerService"].full_name,
 )
 
@@ -84,9 +87,11 @@ class Service:
         )
         self.scheduler = Scheduler(self.jobs, self.workers)
         self.jobs.on_change = self.scheduler.wake
+        self.broker = DebugBroker(self.jobs, self.workers)
         self.worker_channel = WorkerChannelServicer(
             jobs=self.jobs,
             workers=self.workers,
+            broker=self.broker,
             heartbeat_interval_seconds=config.heartbeat_interval_seconds,
         )
         self.health = health.aio.HealthServicer()
@@ -103,7 +108,12 @@ class Service:
         await self.store.open()
         await self.jobs.requeue_all_active("the service restarted")
         await self.jobs.refresh_job_counts()
-        job_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(self.jobs, self.bus), self.server)
+        job_pb2_grpc.add_JobServiceServicer_to_server(
+            JobServicer(self.jobs, self.bus, self.broker), self.server
+        )
+        debug_pb2_grpc.add_DebugServiceServicer_to_server(
+            DebugServicer(self.jobs, self.broker), self.server
+        )
         worker_pb2_grpc.add_WorkerServiceServicer_to_server(self.worker_channel, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

@@ -8,15 +8,23 @@ import grpc
 
 from mtl.v1 import job_pb2, job_pb2_grpc
 from mtl_service.errors import FieldViolation, InvalidArgument
+from mtl_service.server.debug_broker import DebugBroker
 from mtl_service.server.event_bus import EventBus
+from mtl_service.server.forking import fork_job
 from mtl_service.server.jobs import TERMINAL_STATES, JobManager
 from mtl_service.spec.jobspec import parse_spec_text
 
 
 class JobServicer(job_pb2_grpc.JobServiceServicer):
-    def __init__(self, jobs: JobManager, bus: EventBus) -> None:
+    def __init__(self, jobs: JobManager, bus: EventBus, broker: DebugBroker) -> None:
         self.jobs = jobs
         self.bus = bus
+        self.broker = broker
+
+    async def ForkJob(
+        self, request: job_pb2.ForkJobRequest, context: grpc.aio.ServicerContext
+    ) -> job_pb2.ForkJobResponse:
+        return job_pb2.ForkJobResponse(job=await fork_job(self.jobs, self.broker, request))
 
     async def SubmitJob(
         self, request: job_pb2.SubmitJobRequest, context: grpc.aio.ServicerContext

@@ -14,12 +14,14 @@ from collections.abc import Callable, Sequence
 
 import structlog
 
-from mtl.v1 import job_pb2, spec_pb2, worker_pb2
+from mtl.v1 import debug_types_pb2, job_pb2, spec_pb2, worker_pb2
 from mtl_service.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from mtl_service.server.event_bus import EventBus
 from mtl_service.server.metrics import ServiceMetrics
+from mtl_service.server.pause_accounting import apply_pause, apply_resume, count_hit
 from mtl_service.server.store import JobStore, now_timestamp
 from mtl_service.server.worker_registry import WorkerConnection, WorkerRegistry
+from mtl_service.spec.breakpoints import armed
 from mtl_service.spec.jobspec import spec_sha256, validate_spec, with_defaults
 
 log = structlog.get_logger(__name__)
@@ -54,7 +56,9 @@ class JobManager:
         self.on_change: Callable[[], None] = lambda: None
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
-    async def submit(self, spec: spec_pb2.JobSpec) -> job_pb2.Job:
+    async def submit(
+        self, spec: spec_pb2.JobSpec, fork_origin: job_pb2.ForkOrigin | None = None
+    ) -> job_pb2.Job:
         """Validate and queue a job; InvalidArgument names each bad field."""
         spec = with_defaults(spec)
         validate_spec(spec)
@@ -66,7 +70,13 @@ class JobManager:
             create_time=now_timestamp(),
             spec_sha256=spec_sha256(spec),
         )
-        event = _state_event(job_pb2.JOB_STATE_UNSPECIFIED, job, "submitted")
+        if fork_origin is not None:
+            job.fork_origin.CopyFrom(fork_origin)
+        for number, breakpoint in enumerate(spec.breakpoints, start=1):
+            job.breakpoints.append(armed(breakpoint, number))
+        job.num_breakpoints_set = len(spec.breakpoints)
+        reason = f"forked from {fork_origin.parent_job_id}" if fork_origin else "submitted"
+        event = _state_event(job_pb2.JOB_STATE_UNSPECIFIED, job, reason)
         await self.store.create_job(job, event)
         self.bus.publish(job.id, [event])
         log.info("job_submitted", job_id=job.id, name=spec.name, problem=spec.problem.name)
@@ -141,6 +151,10 @@ class JobManager:
                         spec=current.spec,
                         attempt=current.attempt,
                         resume_checkpoint_path=checkpoint or "",
+                        breakpoints=current.breakpoints,
+                        fork_origin=current.fork_origin
+                        if current.HasField("fork_origin")
+                        else None,
                     )
                 )
             )
@@ -216,6 +230,44 @@ class JobManager:
                 await self._requeue(job, reason)
         await self._after_change()
 
+    async def update(
+        self, job_id: str, change: Callable[[job_pb2.Job], list[job_pb2.JobEvent]]
+    ) -> job_pb2.Job:
+        """Apply `change` to the stored job under its lock and save it with the
+        events `change` returns; NotFound when there is no such job."""
+        async with self._locks[job_id]:
+            job = await self.get(job_id)
+            events = change(job)
+            await self._save(job, events)
+        return job
+
+    async def event_reported(
+        self, worker: WorkerConnection, report: worker_pb2.JobEventReport
+    ) -> None:
+        """Store an event the worker observed, with the state change it implies."""
+        async with self._locks[report.job_id]:
+            job = await self._owned_job(worker, report.job_id)
+            if job is None or job.state in TERMINAL_STATES:
+                return
+            event = report.event
+            kind = event.WhichOneof("payload")
+            if kind == "paused" and job.state == job_pb2.JOB_STATE_RUNNING:
+                apply_pause(job, event.paused)
+                reason = f"paused at step {event.paused.step}"
+                await self._transition(job, job_pb2.JOB_STATE_PAUSED, reason, before=[event])
+                self.metrics.job_paused(job.id, _pause_reason_label(event.paused.reason))
+            elif kind == "resumed" and job.state == job_pb2.JOB_STATE_PAUSED:
+                apply_resume(job)
+                reason = f"resumed at step {event.resumed.step}"
+                await self._transition(job, job_pb2.JOB_STATE_RUNNING, reason, before=[event])
+                self.metrics.job_resumed(job.id)
+            else:
+                if kind == "breakpoint_hit":
+                    count_hit(job, event.breakpoint_hit.breakpoint_id)
+                    self.metrics.breakpoint_hits.labels(job_id=job.id).inc()
+                await self._save(job, [event])
+        await self._after_change()
+
     async def requeue_all_active(self, reason: str) -> None:
         """Requeue every active job: at startup after a crash, or at shutdown."""
         for job in await self.store.jobs_in_states(sorted(ACTIVE_STATES)):
@@ -238,15 +290,25 @@ class JobManager:
         await self._transition(job, job_pb2.JOB_STATE_QUEUED, reason)
 
     async def _transition(
-        self, job: job_pb2.Job, to_state: int, reason: str, *, message: str = ""
+        self,
+        job: job_pb2.Job,
+        to_state: int,
+        reason: str,
+        *,
+        message: str = "",
+        before: Sequence[job_pb2.JobEvent] = (),
     ) -> None:
+        """Move the job to `to_state`, storing `before` events then the state change."""
         from_state = job.state
+        if from_state == job_pb2.JOB_STATE_PAUSED:
+            apply_resume(job)
+            self.metrics.job_resumed(job.id)
         job.state = to_state
         if to_state in TERMINAL_STATES:
             job.end_time.CopyFrom(now_timestamp())
             if to_state != job_pb2.JOB_STATE_SUCCEEDED:
                 job.message = message or reason
-        await self._save(job, [_state_event(from_state, job, reason)])
+        await self._save(job, [*before, _state_event(from_state, job, reason)])
         log.info(
             "job_state_changed",
             job_id=job.id,
@@ -275,6 +337,10 @@ def _state_event(from_state: int, job: job_pb2.Job, reason: str) -> job_pb2.JobE
             from_state=from_state, to_state=job.state, reason=reason, attempt=job.attempt
         )
     )
+
+
+def _pause_reason_label(reason: int) -> str:
+    return debug_types_pb2.PauseReason.Name(reason).removeprefix("PAUSE_REASON_").lower()
 
 
 def _state_name(state: int) -> str:

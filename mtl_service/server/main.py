@@ -9,7 +9,7 @@ from pathlib import Path
 
 import structlog
 
-from mtl_service.logs import configure_logging
+from mtl_service.logs import capture_native_stderr, configure_logging
 from mtl_service.server.app import Service, ServiceConfig
 from mtl_service.server.local_workers import count_gpus
 
@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     except ValueError as error:
         raise SystemExit(f"mtl-service: {error}") from None
+    capture_native_stderr()
     asyncio.run(serve(config))
 
 

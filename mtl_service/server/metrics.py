@@ -7,6 +7,7 @@ after the job ends, so the number of series follows the live jobs.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -68,7 +69,23 @@ class ServiceMetrics:
         self.workers = Gauge(
             "mtl_workers", "Connected workers by state.", ["state"], registry=registry
         )
+        self.job_paused_gauge = Gauge(
+            "mtl_job_paused",
+            "1 while the job is paused, labelled with why (user, breakpoint, nan_guard, step).",
+            ["job_id", "reason"],
+            registry=registry,
+        )
+        self.paused_seconds = Counter(
+            "mtl_job_paused_seconds", "Time the job spent paused.", ["job_id"], registry=registry
+        )
+        self.pauses = Counter(
+            "mtl_job_pauses", "Times the job paused.", ["job_id"], registry=registry
+        )
+        self.breakpoint_hits = Counter(
+            "mtl_breakpoint_hits", "Breakpoint conditions that held.", ["job_id"], registry=registry
+        )
         self._job_tasks: dict[str, set[str]] = defaultdict(set)
+        self._paused: dict[str, tuple[str, float]] = {}
 
     def set_job_counts(self, counts: dict[int, int]) -> None:
         """Set `mtl_jobs` for every state, zero where there are none."""
@@ -97,9 +114,32 @@ class ServiceMetrics:
             self._job_tasks[job_id].add(task)
             self.task_loss_weight.labels(job_id=job_id, task=task).set(weight)
 
+    def job_paused(self, job_id: str, reason: str) -> None:
+        self.job_resumed(job_id)
+        self._paused[job_id] = (reason, time.monotonic())
+        self.job_paused_gauge.labels(job_id=job_id, reason=reason).set(1)
+        self.pauses.labels(job_id=job_id).inc()
+
+    def job_resumed(self, job_id: str) -> None:
+        """End the job's pause, if it has one, adding its duration."""
+        paused = self._paused.pop(job_id, None)
+        if paused is None:
+            return
+        reason, since = paused
+        _remove(self.job_paused_gauge, job_id, reason)
+        self.paused_seconds.labels(job_id=job_id).inc(time.monotonic() - since)
+
     def forget_job(self, job_id: str) -> None:
         """Remove every series of the job (after its retention ran out)."""
-        for metric in (self.job_step, self.train_samples, self.step_duration):
+        self.job_resumed(job_id)
+        for metric in (
+            self.job_step,
+            self.train_samples,
+            self.step_duration,
+            self.paused_seconds,
+            self.pauses,
+            self.breakpoint_hits,
+        ):
             _remove(metric, job_id)
         for task in self._job_tasks.pop(job_id, set()):
             for metric in (self.task_loss, self.task_loss_weight):

@@ -112,6 +112,11 @@ class JobStore:
 
     async def latest_checkpoint(self, job_id: str) -> str | None:
         """Path of the job's checkpoint with the highest step, if any."""
+        latest = await self._run(self._latest_checkpoint, job_id)
+        return latest[1] if latest else None
+
+    async def latest_checkpoint_with_step(self, job_id: str) -> tuple[int, str] | None:
+        """(step, path) of the job's newest checkpoint, if any."""
         return await self._run(self._latest_checkpoint, job_id)
 
     async def _run(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
@@ -206,11 +211,12 @@ class JobStore:
                 (job_id, step, path, size_bytes),
             )
 
-    def _latest_checkpoint(self, job_id: str) -> str | None:
+    def _latest_checkpoint(self, job_id: str) -> tuple[int, str] | None:
         row = self._db.execute(
-            "SELECT path FROM checkpoints WHERE job_id = ? ORDER BY step DESC LIMIT 1", (job_id,)
+            "SELECT step, path FROM checkpoints WHERE job_id = ? ORDER BY step DESC LIMIT 1",
+            (job_id,),
         ).fetchone()
-        return row[0] if row else None
+        return (row[0], row[1]) if row else None
 
 
 class _transaction:

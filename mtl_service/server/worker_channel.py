@@ -10,6 +10,7 @@ import grpc
 import structlog
 
 from mtl.v1 import worker_pb2, worker_pb2_grpc
+from mtl_service.server.debug_broker import DebugBroker
 from mtl_service.server.jobs import ACTIVE_STATES, JobManager
 from mtl_service.server.worker_registry import WorkerConnection, WorkerRegistry
 
@@ -20,10 +21,16 @@ class WorkerChannelServicer(worker_pb2_grpc.WorkerServiceServicer):
     """Registers workers, hands them jobs and turns their reports into job changes."""
 
     def __init__(
-        self, *, jobs: JobManager, workers: WorkerRegistry, heartbeat_interval_seconds: float
+        self,
+        *,
+        jobs: JobManager,
+        workers: WorkerRegistry,
+        broker: DebugBroker,
+        heartbeat_interval_seconds: float,
     ) -> None:
         self.jobs = jobs
         self.workers = workers
+        self.broker = broker
         self.heartbeat_interval_seconds = heartbeat_interval_seconds
 
     async def Connect(
@@ -106,12 +113,17 @@ class WorkerChannelServicer(worker_pb2_grpc.WorkerServiceServicer):
             await self.jobs.checkpoint_saved(connection, message.checkpoint_saved)
         elif kind == "job_finished":
             await self.jobs.job_finished(connection, message.job_finished)
+        elif kind == "debug_reply":
+            self.broker.deliver(message.debug_reply)
+        elif kind == "job_event":
+            await self.jobs.event_reported(connection, message.job_event)
         elif kind == "register":
             log.warning("duplicate_register_ignored")
 
     async def _unregister(self, connection: WorkerConnection) -> None:
         if not self.workers.remove(connection):
             return
+        self.broker.worker_gone(connection.worker_id)
         log.info("worker_disconnected", worker_id=connection.worker_id, job_id=connection.job_id)
         if connection.job_id is not None:
             await self.jobs.requeue(

@@ -13,6 +13,7 @@ from google.protobuf import json_format
 
 from mtl.v1 import spec_pb2
 from mtl_service.errors import FieldViolation, InvalidArgument
+from mtl_service.spec.breakpoints import MAX_BREAKPOINTS_PER_JOB, breakpoint_violations
 from mtl_service.spec.catalog import ARCHITECTURES, PROBLEMS, STRATEGIES
 
 MAX_SPEC_TEXT_BYTES = 256 * 1024
@@ -118,6 +119,18 @@ def _violations(spec: spec_pb2.JobSpec) -> Iterator[FieldViolation]:
     yield from _finite_params("model.params", spec.model.params)
     yield from _weighting_violations(spec.weighting)
     yield from _optimizer_violations(spec.optimizer)
+    if spec.stats_interval < 0:
+        yield FieldViolation("stats_interval", f"must be >= 0, got {spec.stats_interval}")
+    yield from _breakpoint_violations(spec)
+
+
+def _breakpoint_violations(spec: spec_pb2.JobSpec) -> Iterator[FieldViolation]:
+    if len(spec.breakpoints) > MAX_BREAKPOINTS_PER_JOB:
+        yield FieldViolation(
+            "breakpoints", f"at most {MAX_BREAKPOINTS_PER_JOB} breakpoints per job"
+        )
+    for index, breakpoint in enumerate(spec.breakpoints):
+        yield from breakpoint_violations(breakpoint, list(spec.tasks), f"breakpoints[{index}]")
 
 
 def _problem_violations(

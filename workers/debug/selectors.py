@@ -25,7 +25,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-SELECTOR_KINDS = ("param", "grad", "buffer", "activation", "batch", "loss")
+from mtl_service.spec.breakpoints import SELECTOR_KINDS
 
 
 class SelectorError(ValueError):

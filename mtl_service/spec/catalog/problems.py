@@ -1,8 +1,14 @@
-"""Built-in reference problems: their tasks and options."""
+"""Built-in reference problems, their tasks and options, and the entrypoint check."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+# A user problem's "package.module:function"; the workers' loader
+# (workers.mtl.problems.entrypoint) uses the same pattern, and a test keeps
+# the two equal.
+ENTRYPOINT_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -10,20 +16,77 @@ class ProblemInfo:
     """A built-in problem as the service sees it.
 
     Attributes:
-        tasks: the task names the problem offers.
+        tasks: the task names the problem offers (with its default params).
         description: one line for `mtlctl problems`.
-        params: names of the problem's numeric options.
+        params: names of the problem's numeric options (problem.params).
+        model_params: names of the options its model blocks read (model.params,
+            besides the architecture's own).
+        architectures: the architectures that fit the problem; None: all.
     """
 
     tasks: tuple[str, ...]
     description: str
     params: frozenset[str] = frozenset()
+    model_params: frozenset[str] = frozenset()
+    architectures: frozenset[str] | None = None
 
+
+_SIZES = frozenset({"num_samples", "num_val_samples"})
 
 PROBLEMS: dict[str, ProblemInfo] = {
     "tabular_regcls": ProblemInfo(
         tasks=("value", "category"),
         description="16-d tabular input: one regression (MSE ~100) and one 4-class task (CE ~1.4)",
-        params=frozenset({"num_samples", "num_val_samples"}),
+        params=_SIZES,
+        model_params=frozenset({"hidden_size"}),
+    ),
+    "toy_conflict": ProblemInfo(
+        tasks=("f1", "f2"),
+        description="CAGrad/Nash-MTL 2-D toy: the parameters are a point, two conflicting "
+        "objectives",
+        params=frozenset({"start_x", "start_y", "f1_scale"}),
+        architectures=frozenset({"hps"}),
+    ),
+    "gradnorm_regression": ProblemInfo(
+        tasks=tuple(f"task_{index}" for index in range(10)),
+        description="GradNorm's synthetic regression: sigma_i tanh((B + eps_i) x), output "
+        "scales 1 to 100; num_tasks T offers task_0 .. task_{T-1}",
+        params=_SIZES | {"num_tasks"},
+        model_params=frozenset({"hidden_size"}),
+    ),
+    "mmoe_synthetic": ProblemInfo(
+        tasks=("y1", "y2"),
+        description="MMoE paper's synthetic regression pair with a controllable task "
+        "correlation in [-1, 1]",
+        params=_SIZES | {"correlation"},
+        model_params=frozenset({"hidden_size"}),
+    ),
+    "digits_pair": ProblemInfo(
+        tasks=("left", "right", "sum"),
+        description="two 8x8 scikit-learn digits side by side: classify each (10 classes) "
+        "and their sum (19)",
+        params=_SIZES,
+        model_params=frozenset({"channels", "hidden_size"}),
+    ),
+    "nyuv2_synthetic": ProblemInfo(
+        tasks=("segmentation", "depth", "normal"),
+        description="NYUv2-shaped synthetic scenes (3x288x384): 13-class segmentation, "
+        "depth, surface normals",
+        params=_SIZES | {"height", "width"},
+        model_params=frozenset({"channels"}),
     ),
 }
+
+
+def entrypoint_violation(entrypoint: str) -> str | None:
+    """Why `entrypoint` cannot name a user problem, or None when its form is right.
+
+    Only the form is checked here; whether the module imports is the worker's
+    to find out, since the service does not import user code.
+    """
+    if ENTRYPOINT_PATTERN.match(entrypoint):
+        return None
+    return (
+        f"must look like 'package.module:function' (a dotted module path, a colon, "
+        f"a function name), got {entrypoint!r}"
+    )

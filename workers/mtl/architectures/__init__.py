@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
+from workers.mtl.architectures.cross_stitch import build_cross_stitch
 from workers.mtl.architectures.hps import build_hps
-from workers.mtl.architectures.parts import ModelParts
+from workers.mtl.architectures.mmoe import build_mmoe
+from workers.mtl.architectures.parts import ModelParts, mlp_parts
+from workers.mtl.architectures.ple import build_ple
 from workers.mtl.model import MultiTaskModel
 from workers.mtl.problem import Task
 
@@ -13,6 +16,9 @@ ArchitectureBuilder = Callable[[ModelParts, Sequence[Task], Mapping[str, float]]
 
 ARCHITECTURES: dict[str, ArchitectureBuilder] = {
     "hps": build_hps,
+    "mmoe": build_mmoe,
+    "ple": build_ple,
+    "cross_stitch": build_cross_stitch,
 }
 
 
@@ -29,4 +35,4 @@ def build_model(
     return builder(parts, tasks, params)
 
 
-__all__ = ["ARCHITECTURES", "ArchitectureBuilder", "ModelParts", "build_model"]
+__all__ = ["ARCHITECTURES", "ArchitectureBuilder", "ModelParts", "build_model", "mlp_parts"]

@@ -15,45 +15,21 @@ import math
 from collections.abc import Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from workers.mtl.architectures import ModelParts, build_model
+from workers.mtl.architectures import build_model, mlp_parts
+from workers.mtl.architectures.options import int_option
 from workers.mtl.data import InMemoryDataset
 from workers.mtl.model import MultiTaskModel
-from workers.mtl.problem import Metric, Problem, Task, default_generator
+from workers.mtl.problem import Problem, Task, default_generator
+from workers.mtl.problems.standard_tasks import classification_task, regression_task
 
 INPUT_SIZE = 16
 NUM_CLASSES = 4
 VALUE_SCALE = 10.0
 
 
-def _accuracy(prediction: Tensor, target: Tensor) -> float:
-    return float((prediction.argmax(dim=-1) == target).float().mean())
-
-
-def _mse(prediction: Tensor, target: Tensor) -> float:
-    return float(F.mse_loss(prediction.squeeze(-1), target))
-
-
-def _value_loss(prediction: Tensor, target: Tensor) -> Tensor:
-    return F.mse_loss(prediction.squeeze(-1), target)
-
-
-TASKS = (
-    Task(
-        name="value",
-        loss=_value_loss,
-        output_size=1,
-        metrics={"mse": Metric(fn=_mse, higher_is_better=False)},
-    ),
-    Task(
-        name="category",
-        loss=F.cross_entropy,
-        output_size=NUM_CLASSES,
-        metrics={"accuracy": Metric(fn=_accuracy, higher_is_better=True)},
-    ),
-)
+TASKS = (regression_task("value"), classification_task("category", NUM_CLASSES))
 
 
 def _directions(generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
@@ -78,41 +54,22 @@ def _dataset(
     return InMemoryDataset(inputs, {"value": value, "category": category})
 
 
-def _model_parts(hidden_size: int) -> ModelParts:
-    def make_encoder() -> nn.Module:
-        return nn.Sequential(
-            nn.Linear(INPUT_SIZE, hidden_size),
-            nn.ReLU(),
-            nn.Linear(hidden_size, hidden_size),
-            nn.ReLU(),
-        )
-
-    def make_head(task: Task) -> nn.Module:
-        return nn.Sequential(
-            nn.Linear(hidden_size, hidden_size // 2),
-            nn.ReLU(),
-            nn.Linear(hidden_size // 2, task.output_size),
-        )
-
-    return ModelParts(
-        make_encoder=make_encoder,
-        feature_size=hidden_size,
-        make_head=make_head,
-        input_size=INPUT_SIZE,
-    )
-
-
 def build(params: Mapping[str, float], seed: int) -> Problem:
     """The problem. Problem params: num_samples (4096), num_val_samples (1024);
     model params: hidden_size (64) plus the architecture's own."""
-    num_samples = int(params.get("num_samples", 4096))
-    num_val_samples = int(params.get("num_val_samples", 1024))
+    num_samples = int_option(params, "num_samples", 4096)
+    num_val_samples = int_option(params, "num_val_samples", 1024)
     directions = _directions(default_generator(seed))
 
     def build_problem_model(
         architecture: str, model_params: Mapping[str, float], tasks: Sequence[Task]
     ) -> MultiTaskModel:
-        parts = _model_parts(int(model_params.get("hidden_size", 64)))
+        hidden_size = int_option(model_params, "hidden_size", 64, minimum=2)
+        parts = mlp_parts(
+            input_size=INPUT_SIZE,
+            hidden_sizes=(hidden_size, hidden_size),
+            head_hidden_size=hidden_size // 2,
+        )
         return build_model(architecture, parts, tasks, model_params)
 
     return Problem(

@@ -4,16 +4,45 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from workers.mtl.weighting.aligned_mtl import AlignedMTL
 from workers.mtl.weighting.base import (
     BackwardContext,
     GradientSource,
+    LossWeighting,
     WeightingResult,
     WeightingStrategy,
 )
+from workers.mtl.weighting.cagrad import CAGrad
+from workers.mtl.weighting.dwa import DynamicWeightAverage
+from workers.mtl.weighting.famo import FAMO
+from workers.mtl.weighting.gradients import GradientWeighting
+from workers.mtl.weighting.gradnorm import GradNorm
+from workers.mtl.weighting.imtl_g import IMTLG
+from workers.mtl.weighting.mgda import MGDA
+from workers.mtl.weighting.nash_mtl import NashMTL
+from workers.mtl.weighting.pcgrad import PCGrad
+from workers.mtl.weighting.rlw import RandomLossWeighting
 from workers.mtl.weighting.static import StaticWeighting
+from workers.mtl.weighting.uncertainty import UncertaintyWeighting
+from workers.mtl.weighting.upgrad import UPGrad
 
 STRATEGIES: dict[str, type[WeightingStrategy]] = {
-    StaticWeighting.name: StaticWeighting,
+    strategy.name: strategy
+    for strategy in (
+        StaticWeighting,
+        UncertaintyWeighting,
+        DynamicWeightAverage,
+        RandomLossWeighting,
+        FAMO,
+        GradNorm,
+        PCGrad,
+        MGDA,
+        CAGrad,
+        IMTLG,
+        NashMTL,
+        AlignedMTL,
+        UPGrad,
+    )
 }
 
 
@@ -38,6 +67,8 @@ __all__ = [
     "STRATEGIES",
     "BackwardContext",
     "GradientSource",
+    "GradientWeighting",
+    "LossWeighting",
     "WeightingResult",
     "WeightingStrategy",
     "build_strategy",
