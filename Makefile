@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 # install fast and stops pip from resolving a multi-GB CUDA build.
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: install run test proto proto-check lint clean
+.PHONY: install tools run test proto proto-check lint clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,12 @@ install: $(INSTALLED)
 run: install
 	$(PY) examples/quickstart.py
 
+## Tools the deploy tests use: promtool (Debian's prometheus), kubectl.
+tools: install
+	VENV=$(VENV) deploy/install-tools.sh
+
 ## Run the test suite.
-test: install
+test: install tools
 	$(PY) -m pytest -q
 
 ## Regenerate the Python code under mtl/v1 from proto/.

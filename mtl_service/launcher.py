@@ -20,8 +20,11 @@ from typing import Any
 class ServiceProcess:
     """A running service child process and every JSON line it printed."""
 
-    def __init__(self, process: subprocess.Popen[str], log_path: Path | None) -> None:
+    def __init__(
+        self, process: subprocess.Popen[str], data_dir: Path, log_path: Path | None
+    ) -> None:
         self.process = process
+        self.data_dir = data_dir
         self.lines: list[str] = []
         self.port = 0
         self.metrics_port = 0
@@ -49,7 +52,7 @@ class ServiceProcess:
         process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
         )
-        service = cls(process, log_path)
+        service = cls(process, data_dir, log_path)
         if not service._ready.wait(ready_timeout_seconds):
             service.stop()
             raise RuntimeError(f"the service did not become ready; its output:\n{service.output}")

@@ -1,4 +1,4 @@
-"""mtlctl: submit, inspect, watch and cancel jobs of an mtl-service.
+"""mtlctl: submit, inspect, watch, cancel and debug jobs of an mtl-service.
 
 Exit codes: 0 success; 1 the watched job ended FAILED or CANCELLED;
 2 bad input (usage, INVALID_ARGUMENT); 3 NOT_FOUND; 4 FAILED_PRECONDITION;
@@ -17,19 +17,9 @@ import grpc
 from google.protobuf import json_format
 
 from mtl.v1 import job_pb2
-from mtl_service.cli import render
+from mtl_service.cli import debug_commands, render
+from mtl_service.cli.exit_codes import EXIT_BAD_INPUT, EXIT_JOB_UNSUCCESSFUL, exit_code
 from mtl_service.client import ClientError, MtlClient
-
-EXIT_JOB_UNSUCCESSFUL = 1
-EXIT_BAD_INPUT = 2
-_EXIT_CODES = {
-    grpc.StatusCode.INVALID_ARGUMENT: EXIT_BAD_INPUT,
-    grpc.StatusCode.NOT_FOUND: 3,
-    grpc.StatusCode.FAILED_PRECONDITION: 4,
-    grpc.StatusCode.UNAVAILABLE: 5,
-    grpc.StatusCode.DEADLINE_EXCEEDED: 5,
-}
-EXIT_OTHER = 6
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the service's HOST:PORT (default $MTL_TARGET or localhost:50051)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_job_parsers(commands)
+    debug_commands.add_parsers(commands)
+    return parser
+
+
+def _add_job_parsers(commands: argparse._SubParsersAction) -> None:
     submit = commands.add_parser("submit", help="submit a job spec (YAML or JSON)")
     submit.add_argument("spec", type=Path, help="the job spec file")
     submit.add_argument("--watch", action="store_true", help="then watch it until it ends")
@@ -57,7 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.add_argument("--reason", default="cancelled with mtlctl")
     watch = commands.add_parser("watch", help="follow a job's events until it ends")
     watch.add_argument("job_id")
-    return parser
 
 
 def cmd_submit(client: MtlClient, args: argparse.Namespace) -> int:
@@ -128,6 +123,7 @@ COMMANDS: dict[str, Callable[[MtlClient, argparse.Namespace], int]] = {
     "list": cmd_list,
     "cancel": cmd_cancel,
     "watch": cmd_watch,
+    **debug_commands.COMMANDS,
 }
 
 
@@ -140,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"mtlctl: {error}", file=sys.stderr)
         if error.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             print(f"mtlctl: is the service running at {args.target}?", file=sys.stderr)
-        code = _EXIT_CODES.get(error.code, EXIT_OTHER)
+        code = exit_code(error)
     except KeyboardInterrupt:
         code = 130
     sys.exit(code)

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
-from typing import TextIO
+import textwrap
+from collections.abc import Callable, Container, Sequence
+from typing import Any, TextIO
 
-from mtl.v1 import job_pb2
+from mtl.v1 import debug_types_pb2, job_pb2
 
 
 def state_name(state: int) -> str:
     return job_pb2.JobState.Name(state).removeprefix("JOB_STATE_")
+
+
+def action_name(action: int) -> str:
+    """BREAKPOINT_ACTION_PAUSE -> `pause`; unspecified is treated as pause."""
+    action = action or debug_types_pb2.BREAKPOINT_ACTION_PAUSE
+    return debug_types_pb2.BreakpointAction.Name(action).removeprefix("BREAKPOINT_ACTION_").lower()
+
+
+def pause_reason_name(reason: int) -> str:
+    return debug_types_pb2.PauseReason.Name(reason).removeprefix("PAUSE_REASON_").lower()
 
 
 def parse_state(text: str) -> int:
@@ -27,6 +38,24 @@ def parse_state(text: str) -> int:
     return value
 
 
+def table(rows: Sequence[Sequence[str]], *, numeric_columns: Container[int] = ()) -> str:
+    """Rows (the first one a header) in aligned columns; numeric columns align right."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = (
+        "  ".join(
+            cell.rjust(width) if i in numeric_columns else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    )
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def number(value: float) -> str:
+    """A float in four significant digits: `0.1204`, `44.6`, `1.5e-05`, `nan`."""
+    return f"{value:.4g}"
+
+
 def job_table(jobs: Sequence[job_pb2.Job]) -> str:
     """One line per job under a header."""
     rows = [("ID", "NAME", "STATE", "STEP", "ATTEMPT", "CREATED")]
@@ -41,9 +70,7 @@ def job_table(jobs: Sequence[job_pb2.Job]) -> str:
                 job.create_time.ToDatetime().strftime("%Y-%m-%d %H:%M:%S"),
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
-    return "\n".join(line.rstrip() for line in lines)
+    return table(rows)
 
 
 def job_details(job: job_pb2.Job) -> str:
@@ -78,7 +105,32 @@ def job_details(job: job_pb2.Job) -> str:
 
 
 def format_values(values: dict[str, float] | object) -> str:
-    return " ".join(f"{k}={v:.4g}" for k, v in sorted(dict(values).items()))  # type: ignore[call-overload]
+    return " ".join(f"{k}={number(v)}" for k, v in sorted(dict(values).items()))  # type: ignore[call-overload]
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    """`16x8`, or `scalar` for a 0-d tensor."""
+    return "x".join(str(size) for size in shape) or "scalar"
+
+
+def tensor_table(infos: Sequence[debug_types_pb2.TensorInfo]) -> str:
+    """Snapshot tensors with their statistics (over finite elements), one per line."""
+    header = ("NAME", "DTYPE", "SHAPE", "MIN", "MAX", "MEAN", "STD", "NORM", "NAN", "INF", "ZEROS%")
+    rows = [header]
+    for info in infos:
+        stats = info.stats
+        rows.append(
+            (
+                info.name,
+                info.dtype,
+                shape_text(info.shape),
+                *(number(v) for v in (stats.min, stats.max, stats.mean, stats.std, stats.l2_norm)),
+                str(stats.nan_count),
+                str(stats.inf_count),
+                f"{100 * stats.zero_fraction:.1f}",
+            )
+        )
+    return table(rows, numeric_columns=range(3, len(header)))
 
 
 def event_line(event: job_pb2.JobEvent, total_steps: int) -> str | None:
@@ -92,11 +144,61 @@ def event_line(event: job_pb2.JobEvent, total_steps: int) -> str | None:
         return f"step {last.step}/{total_steps} {format_values(last.task_losses)}"
     if kind == "checkpoint_saved":
         return f"checkpoint at step {event.checkpoint_saved.step}: {event.checkpoint_saved.path}"
+    if kind in DEBUG_EVENT_LINES:
+        return DEBUG_EVENT_LINES[kind](getattr(event, kind))
     return None
 
 
+def _breakpoint_hit_line(hit: debug_types_pb2.BreakpointHit) -> str:
+    line = (
+        f"breakpoint {hit.breakpoint_id} hit at step {hit.step} ({action_name(hit.action)}): "
+        f"{hit.condition}"
+    )
+    if hit.values:
+        line += f" [{format_values(hit.values)}]"
+    if hit.tensors:
+        line += "\n" + textwrap.indent(tensor_table(hit.tensors), "  ")
+    return line
+
+
+def _paused_line(paused: debug_types_pb2.Paused) -> str:
+    line = f"paused at step {paused.step} ({pause_reason_name(paused.reason)})"
+    line += f": {paused.detail}" if paused.detail else ""
+    culprit = [f"task {paused.task}"] if paused.task else []
+    culprit += [f"tensor {paused.tensor}"] if paused.tensor else []
+    return line + (f" [{', '.join(culprit)}]" if culprit else "")
+
+
+def _resumed_line(resumed: debug_types_pb2.Resumed) -> str:
+    line = f"resumed at step {resumed.step}"
+    line += f" for {resumed.num_steps} steps" if resumed.num_steps else ""
+    return line + (" (optimizer step skipped)" if resumed.skipped_optimizer_step else "")
+
+
+def _setting_changed_line(change: debug_types_pb2.SettingChanged) -> str:
+    return (
+        f"{change.name} {number(change.old_value)} -> {number(change.new_value)} "
+        f"from step {change.effective_step}"
+    )
+
+
+def _debug_error_line(error: debug_types_pb2.DebugError) -> str:
+    return f"debug error in {error.feature} at step {error.step}: {error.message}"
+
+
+# The debug payloads of a JobEvent; a live progress bar prints these above itself.
+DEBUG_EVENT_LINES: dict[str, Callable[[Any], str]] = {
+    "breakpoint_hit": _breakpoint_hit_line,
+    "paused": _paused_line,
+    "resumed": _resumed_line,
+    "setting_changed": _setting_changed_line,
+    "debug_error": _debug_error_line,
+}
+
+
 class ProgressBar:
-    """One self-rewriting line on a TTY: a bar, the step and per-task losses."""
+    """One self-rewriting line on a TTY: a bar, the step, the state (PAUSED too) and
+    per-task losses; debug events are printed as lines above it."""
 
     def __init__(self, stream: TextIO, total_steps: int) -> None:
         self.stream = stream
@@ -113,6 +215,9 @@ class ProgressBar:
             last = event.step_report.steps[-1]
             self.step = last.step
             self.losses = format_values(last.task_losses)
+        elif kind in DEBUG_EVENT_LINES:
+            self.state = {"paused": "PAUSED", "resumed": "RUNNING"}.get(kind, self.state)
+            self.stream.write("\r\x1b[K" + DEBUG_EVENT_LINES[kind](getattr(event, kind)) + "\n")
         self._draw()
 
     def finish(self) -> None:

@@ -1,26 +1,33 @@
-"""MtlClient: the JobService calls with Python types and ClientError on failure."""
+"""MtlClient: the JobService and DebugService calls with Python types and ClientError on failure."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TypeVar
 
 import grpc
 
-from mtl.v1 import job_pb2, job_pb2_grpc, spec_pb2
+from mtl.v1 import debug_pb2_grpc, job_pb2, job_pb2_grpc, spec_pb2
+from mtl_service.client.debug_client import DebugCalls
 from mtl_service.client.errors import ClientError
 
 T = TypeVar("T")
+MIN_DEBUG_TIMEOUT_SECONDS = 120.0
 
 
-class MtlClient:
-    """A connection to one mtl-service; use as a context manager or call close()."""
+class MtlClient(DebugCalls):
+    """A connection to one mtl-service; use as a context manager or call close().
+
+    The debug calls (set_breakpoint, pause, snapshot, ...) come from DebugCalls.
+    """
 
     def __init__(self, target: str = "localhost:50051", *, timeout_seconds: float = 30.0) -> None:
         self.target = target
         self.timeout_seconds = timeout_seconds
+        self.debug_timeout_seconds = max(timeout_seconds, MIN_DEBUG_TIMEOUT_SECONDS)
         self.channel = grpc.insecure_channel(target)
         self.jobs = job_pb2_grpc.JobServiceStub(self.channel)
+        self.debug = debug_pb2_grpc.DebugServiceStub(self.channel)
 
     def __enter__(self) -> MtlClient:
         return self
@@ -67,14 +74,47 @@ class MtlClient:
     def watch(self, job_id: str, *, after_sequence: int = 0) -> Iterator[job_pb2.JobEvent]:
         """The job's events, history first, until the job ends."""
         request = job_pb2.WatchJobRequest(job_id=job_id, after_sequence=after_sequence)
+        for response in self._stream(self.jobs.WatchJob, request):
+            yield response.event
+
+    def fork(
+        self,
+        job_id: str,
+        *,
+        name: str = "",
+        loss_weights: Mapping[str, float] | None = None,
+        learning_rate: float = 0.0,
+        strategy: str = "",
+    ) -> job_pb2.Job:
+        """Start a new job from a paused job's state (else its last checkpoint) with overrides;
+        empty or zero arguments keep the parent's."""
+        request = job_pb2.ForkJobRequest(
+            job_id=job_id,
+            name=name,
+            loss_weights=dict(loss_weights or {}),
+            learning_rate=learning_rate,
+        )
+        if strategy:
+            request.weighting.strategy = strategy
+        return self._call(self.jobs.ForkJob, request).job
+
+    def _call(
+        self, method: Callable[..., T], request: object, *, timeout_seconds: float | None = None
+    ) -> T:
         try:
-            for response in self.jobs.WatchJob(request):
-                yield response.event
+            return method(request, timeout=timeout_seconds or self.timeout_seconds)
         except grpc.RpcError as error:
             raise ClientError.from_rpc_error(error) from None
 
-    def _call(self, method: Callable[..., T], request: object) -> T:
+    def _stream(
+        self,
+        method: Callable[..., Iterator[T]],
+        request: object,
+        *,
+        timeout_seconds: float | None = None,
+    ) -> Iterator[T]:
+        """A server stream's responses; without a timeout it lasts while the service sends."""
         try:
-            return method(request, timeout=self.timeout_seconds)
+            yield from method(request, timeout=timeout_seconds)
         except grpc.RpcError as error:
             raise ClientError.from_rpc_error(error) from None

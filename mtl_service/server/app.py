@@ -19,6 +19,7 @@ from mtl_service.server.debug_broker import DebugBroker
 from mtl_service.server.debug_servicer import DebugServicer
 from mtl_service.server.error_interceptor import ErrorInterceptor
 from mtl_service.server.event_bus import EventBus
+from mtl_service.server.grpc_metrics import GrpcMetricsInterceptor
 from mtl_service.server.job_servicer import JobServicer
 from mtl_service.server.jobs import JobManager
 from mtl_service.server.local_workers import LocalWorkers
@@ -95,7 +96,10 @@ class Service:
             heartbeat_interval_seconds=config.heartbeat_interval_seconds,
         )
         self.health = health.aio.HealthServicer()
-        self.server = grpc.aio.server(interceptors=[ErrorInterceptor()])
+        # Metrics outermost, so they record the status ErrorInterceptor produced.
+        self.server = grpc.aio.server(
+            interceptors=[GrpcMetricsInterceptor(self.registry), ErrorInterceptor()]
+        )
         self.port = 0
         self.metrics_port = 0
         self._tasks: list[asyncio.Task[None]] = []

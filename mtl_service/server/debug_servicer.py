@@ -42,10 +42,11 @@ class DebugServicer(debug_pb2_grpc.DebugServiceServicer):
     async def SetBreakpoint(
         self, request: debug_pb2.SetBreakpointRequest, context: grpc.aio.ServicerContext
     ) -> debug_pb2.SetBreakpointResponse:
-        job = await self._changeable_job(request.job_id)
+        job = await self.jobs.get(request.job_id)
         violations = list(breakpoint_violations(request.breakpoint, job.spec.tasks, "breakpoint"))
         if violations:
             raise InvalidArgument.from_violations(violations)
+        job = await self._changeable_job(request.job_id)
         if len(job.breakpoints) >= MAX_BREAKPOINTS_PER_JOB:
             raise _invalid("breakpoint", f"a job holds at most {MAX_BREAKPOINTS_PER_JOB}")
         breakpoint = armed(request.breakpoint, job.num_breakpoints_set + 1)

@@ -12,7 +12,8 @@ async def fork_job(
     jobs: JobManager, broker: DebugBroker, request: job_pb2.ForkJobRequest
 ) -> job_pb2.Job:
     """Queue a fork of `request.job_id`: from its paused state (a checkpoint taken
-    now) or else its newest checkpoint; the overrides are validated like a spec."""
+    now) or else its newest checkpoint; the overrides are validated like a spec.
+    The fork has none of the parent's breakpoints."""
     parent = await jobs.get(request.job_id)
     origin = await _origin(jobs, broker, parent)
     spec = spec_pb2.JobSpec()
@@ -23,8 +24,9 @@ async def fork_job(
         spec.optimizer.learning_rate = request.learning_rate
     if request.HasField("weighting"):
         spec.weighting.CopyFrom(request.weighting)
+    # A fork starts at the step its parent paused at; the parent's breakpoints
+    # would fire there again at once, so a fork starts without breakpoints.
     del spec.breakpoints[:]
-    spec.breakpoints.extend(b for b in parent.breakpoints)
     return await jobs.submit(spec, fork_origin=origin)
 
 

@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Iterator
 
 import torch
-from torch.profiler import ProfilerActivity, profile
+from torch.profiler import ProfilerActivity, profile, record_function
 
 from mtl.v1 import debug_pb2
 
@@ -18,8 +18,8 @@ TOP_OPS = 20
 class ProfileCapture:
     """A profiler started after one step and stopped after `num_steps` more.
 
-    Each step is marked in the trace as `ProfilerStep#N`, so the trace covers
-    whole steps: forward, backward, weighting and the optimizer update.
+    Each step is a `ProfilerStep#N` range in the trace (N the training step),
+    so the trace covers whole steps: forward, backward, weighting and update.
     """
 
     def __init__(
@@ -38,19 +38,27 @@ class ProfileCapture:
             with_stack=request.with_stack,
         )
         self._profiler.__enter__()
-        self._profiler.step()
         self._last_step = after_step
+        self._range = self._open_range(self.first_step)
 
     def step_finished(self, step: int) -> bool:
         """Mark the end of `step`; True once the requested steps are covered."""
+        self._range.__exit__(None, None, None)
         self._last_step = step
         if step - self.first_step + 1 >= self.num_steps:
             return True
-        self._profiler.step()
+        self._range = self._open_range(step + 1)
         return False
 
     def abandon(self) -> None:
+        self._range.__exit__(None, None, None)
         self._profiler.__exit__(None, None, None)
+
+    @staticmethod
+    def _open_range(step: int) -> record_function:
+        step_range = record_function(f"ProfilerStep#{step}")
+        step_range.__enter__()
+        return step_range
 
     def finish(self) -> Iterator[debug_pb2.CaptureProfileResponse]:
         """Stop, then the trace JSON in chunks and a summary of the top operators."""

@@ -1,0 +1,1 @@
+"""User problems the tests name as entrypoints (the worker imports them like any user module)."""
