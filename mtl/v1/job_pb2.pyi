@@ -120,7 +120,7 @@ class JobEnvironment(_message.Message):
     def __init__(self, python_version: _Optional[str] = ..., torch_version: _Optional[str] = ..., cuda_version: _Optional[str] = ..., device: _Optional[str] = ..., hostname: _Optional[str] = ..., worker_id: _Optional[str] = ..., platform: _Optional[str] = ..., num_threads: _Optional[int] = ...) -> None: ...
 
 class StepMetrics(_message.Message):
-    __slots__ = ("step", "task_losses", "task_weights", "total_loss", "duration_seconds", "num_samples", "learning_rate")
+    __slots__ = ("step", "task_losses", "task_weights", "total_loss", "duration_seconds", "num_samples", "learning_rate", "task_grad_norms", "grad_cosines", "validation_metrics")
     class TaskLossesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -135,6 +135,20 @@ class StepMetrics(_message.Message):
         key: str
         value: float
         def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class TaskGradNormsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class ValidationMetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     STEP_FIELD_NUMBER: _ClassVar[int]
     TASK_LOSSES_FIELD_NUMBER: _ClassVar[int]
     TASK_WEIGHTS_FIELD_NUMBER: _ClassVar[int]
@@ -142,6 +156,9 @@ class StepMetrics(_message.Message):
     DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
     NUM_SAMPLES_FIELD_NUMBER: _ClassVar[int]
     LEARNING_RATE_FIELD_NUMBER: _ClassVar[int]
+    TASK_GRAD_NORMS_FIELD_NUMBER: _ClassVar[int]
+    GRAD_COSINES_FIELD_NUMBER: _ClassVar[int]
+    VALIDATION_METRICS_FIELD_NUMBER: _ClassVar[int]
     step: int
     task_losses: _containers.ScalarMap[str, float]
     task_weights: _containers.ScalarMap[str, float]
@@ -149,7 +166,20 @@ class StepMetrics(_message.Message):
     duration_seconds: float
     num_samples: int
     learning_rate: float
-    def __init__(self, step: _Optional[int] = ..., task_losses: _Optional[_Mapping[str, float]] = ..., task_weights: _Optional[_Mapping[str, float]] = ..., total_loss: _Optional[float] = ..., duration_seconds: _Optional[float] = ..., num_samples: _Optional[int] = ..., learning_rate: _Optional[float] = ...) -> None: ...
+    task_grad_norms: _containers.ScalarMap[str, float]
+    grad_cosines: _containers.RepeatedCompositeFieldContainer[TaskPairCosine]
+    validation_metrics: _containers.ScalarMap[str, float]
+    def __init__(self, step: _Optional[int] = ..., task_losses: _Optional[_Mapping[str, float]] = ..., task_weights: _Optional[_Mapping[str, float]] = ..., total_loss: _Optional[float] = ..., duration_seconds: _Optional[float] = ..., num_samples: _Optional[int] = ..., learning_rate: _Optional[float] = ..., task_grad_norms: _Optional[_Mapping[str, float]] = ..., grad_cosines: _Optional[_Iterable[_Union[TaskPairCosine, _Mapping]]] = ..., validation_metrics: _Optional[_Mapping[str, float]] = ...) -> None: ...
+
+class TaskPairCosine(_message.Message):
+    __slots__ = ("task_a", "task_b", "cosine")
+    TASK_A_FIELD_NUMBER: _ClassVar[int]
+    TASK_B_FIELD_NUMBER: _ClassVar[int]
+    COSINE_FIELD_NUMBER: _ClassVar[int]
+    task_a: str
+    task_b: str
+    cosine: float
+    def __init__(self, task_a: _Optional[str] = ..., task_b: _Optional[str] = ..., cosine: _Optional[float] = ...) -> None: ...
 
 class StateChange(_message.Message):
     __slots__ = ("from_state", "to_state", "reason", "attempt")
