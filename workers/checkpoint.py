@@ -31,11 +31,12 @@ class CorruptCheckpoint(ValueError):
     """The file is not a complete checkpoint written by this program."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SavedCheckpoint:
     step: int
     path: Path
     size_bytes: int
+    duration_seconds: float = 0.0
 
 
 class CheckpointDirectory:

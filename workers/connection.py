@@ -32,12 +32,14 @@ class ServiceConnection:
         worker_id: str,
         register: Callable[[], worker_pb2.RegisterWorker],
         on_message: Callable[[worker_pb2.ServiceMessage], None],
+        heartbeat: Callable[[], worker_pb2.Heartbeat] = worker_pb2.Heartbeat,
         max_backoff_seconds: float = 30.0,
     ) -> None:
         self.address = address
         self.worker_id = worker_id
         self.register = register
         self.on_message = on_message
+        self.heartbeat = heartbeat
         self.max_backoff_seconds = max_backoff_seconds
         self.heartbeat_interval_seconds = 5.0
         self.connected = threading.Event()
@@ -93,7 +95,7 @@ class ServiceConnection:
             try:
                 item = self._outbox.get(timeout=self.heartbeat_interval_seconds)
             except queue.Empty:
-                yield worker_pb2.WorkerMessage(heartbeat=worker_pb2.Heartbeat())
+                yield worker_pb2.WorkerMessage(heartbeat=self.heartbeat())
                 continue
             if item is _CLOSE:
                 return

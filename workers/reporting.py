@@ -38,7 +38,10 @@ class StepReporter(TrainerHook):
                 checkpoint_saved=worker_pb2.JobCheckpointSaved(
                     job_id=self.job_id,
                     checkpoint=job_pb2.CheckpointSaved(
-                        step=saved.step, path=str(saved.path), size_bytes=saved.size_bytes
+                        step=saved.step,
+                        path=str(saved.path),
+                        size_bytes=saved.size_bytes,
+                        duration_seconds=saved.duration_seconds,
                     ),
                 )
             )

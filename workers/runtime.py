@@ -49,6 +49,7 @@ class WorkerRuntime:
             worker_id=worker_id,
             register=self._registration,
             on_message=self._on_message,
+            heartbeat=self._heartbeat,
         )
 
     def run(self) -> None:
@@ -79,6 +80,14 @@ class WorkerRuntime:
             device=device,
             device_name=device_name,
             running_job_id=running,
+        )
+
+    def _heartbeat(self) -> worker_pb2.Heartbeat:
+        if self.device.type != "cuda":
+            return worker_pb2.Heartbeat()
+        return worker_pb2.Heartbeat(
+            memory_allocated_bytes=torch.cuda.memory_allocated(self.device),
+            memory_reserved_bytes=torch.cuda.memory_reserved(self.device),
         )
 
     def _on_message(self, message: worker_pb2.ServiceMessage) -> None:

@@ -176,7 +176,9 @@ class Trainer:
         if not all(torch.isfinite(p).all() for p in self.model.parameters()):
             log.warning("checkpoint_refused_non_finite", step=self.step)
             return None
+        started = time.perf_counter()
         saved = self.checkpoints.save(self.step, self.state_dict())
+        saved.duration_seconds = time.perf_counter() - started
         self._last_checkpoint_step = self.step
         log.info("checkpoint_saved", step=self.step, path=str(saved.path), bytes=saved.size_bytes)
         for hook in self.hooks:

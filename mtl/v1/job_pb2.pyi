@@ -200,14 +200,16 @@ class StepReport(_message.Message):
     def __init__(self, steps: _Optional[_Iterable[_Union[StepMetrics, _Mapping]]] = ...) -> None: ...
 
 class CheckpointSaved(_message.Message):
-    __slots__ = ("step", "path", "size_bytes")
+    __slots__ = ("step", "path", "size_bytes", "duration_seconds")
     STEP_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
     step: int
     path: str
     size_bytes: int
-    def __init__(self, step: _Optional[int] = ..., path: _Optional[str] = ..., size_bytes: _Optional[int] = ...) -> None: ...
+    duration_seconds: float
+    def __init__(self, step: _Optional[int] = ..., path: _Optional[str] = ..., size_bytes: _Optional[int] = ..., duration_seconds: _Optional[float] = ...) -> None: ...
 
 class JobEvent(_message.Message):
     __slots__ = ("job_id", "sequence", "time", "state_change", "step_report", "checkpoint_saved", "breakpoint_hit", "paused", "resumed", "setting_changed", "debug_error")

@@ -59,8 +59,12 @@ class RegisterWorker(_message.Message):
     def __init__(self, worker_id: _Optional[str] = ..., hostname: _Optional[str] = ..., device: _Optional[str] = ..., device_name: _Optional[str] = ..., running_job_id: _Optional[str] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("memory_allocated_bytes", "memory_reserved_bytes")
+    MEMORY_ALLOCATED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_RESERVED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    memory_allocated_bytes: int
+    memory_reserved_bytes: int
+    def __init__(self, memory_allocated_bytes: _Optional[int] = ..., memory_reserved_bytes: _Optional[int] = ...) -> None: ...
 
 class JobStarted(_message.Message):
     __slots__ = ("job_id", "environment", "resumed_from_step")
