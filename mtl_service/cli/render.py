@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import textwrap
 from collections.abc import Callable, Container, Sequence
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from mtl.v1 import debug_types_pb2, job_pb2
@@ -73,6 +74,22 @@ def job_table(jobs: Sequence[job_pb2.Job]) -> str:
     return table(rows)
 
 
+def _pause_lines(job: job_pb2.Job) -> list[str]:
+    lines = []
+    if job.state == job_pb2.JOB_STATE_PAUSED and job.HasField("pause"):
+        reason = debug_types_pb2.PauseReason.Name(job.pause.reason).removeprefix("PAUSE_REASON_")
+        since = datetime.now(UTC) - job.pause_time.ToDatetime(tzinfo=UTC)
+        where = f" in {job.pause.tensor} (task {job.pause.task})" if job.pause.tensor else ""
+        lines.append(
+            f"paused:      at step {job.pause.step} by {reason.lower()}{where}, "
+            f"{since.total_seconds():.0f} s ago"
+            + (f": {job.pause.detail}" if job.pause.detail else "")
+        )
+    if job.paused_seconds:
+        lines.append(f"time paused: {job.paused_seconds:.1f} s before this pause")
+    return lines
+
+
 def job_details(job: job_pb2.Job) -> str:
     """A job as `key: value` lines, the environment included."""
     lines = [
@@ -87,6 +104,13 @@ def job_details(job: job_pb2.Job) -> str:
         f"weighting:   {job.spec.weighting.strategy}",
         f"spec sha256: {job.spec_sha256}",
     ]
+    lines += _pause_lines(job)
+    if job.breakpoints:
+        armed = ", ".join(f"{b.id} ({b.hit_count} hits): {b.condition}" for b in job.breakpoints)
+        lines.append(f"breakpoints: {armed}")
+    if job.HasField("fork_origin"):
+        origin = job.fork_origin
+        lines.append(f"forked from: {origin.parent_job_id} after step {origin.step}")
     if job.task_losses:
         lines.append(f"losses:      {format_values(job.task_losses)}")
     if job.task_weights:

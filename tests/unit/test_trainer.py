@@ -97,3 +97,16 @@ def test_a_non_finite_model_is_never_checkpointed(tmp_path: Path) -> None:
         next(trainer.model.parameters()).fill_(float("nan"))
     assert trainer.save_checkpoint() is None
     assert trainer.checkpoints.load_latest() is None
+
+
+def test_user_weights_survive_a_checkpoint_and_resume(tmp_path: Path) -> None:
+    trainer, _ = _trainer(tmp_path, steps=20, checkpoint_interval=5)
+    for step in range(1, 4):
+        trainer._train_step(step)  # noqa: SLF001
+    trainer.user_weights["value"] = 0.5
+    trainer.save_checkpoint()
+    resumed, recorder = _trainer(tmp_path, steps=20, checkpoint_interval=5)
+    resumed.load_state_dict(resumed.checkpoints.load_latest()[1])
+    assert resumed.user_weights["value"] == 0.5
+    resumed.run()
+    assert all(float(r.weights["value"]) == 0.5 for r in recorder.records)

@@ -155,6 +155,12 @@ def _capture_profile(
 ) -> None:
     if engine.profile is not None or engine.pending_profile is not None:
         raise CommandError("FAILED_PRECONDITION", "a profile of this job is already being captured")
+    if engine.paused is not None:
+        raise CommandError(
+            "FAILED_PRECONDITION",
+            "the job is paused and would never reach the steps to profile; "
+            "resume it first (or profile after `mtlctl step`)",
+        )
     engine.pending_profile = (cid, request)
 
 
