@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 # install fast and stops pip from resolving a multi-GB CUDA build.
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: install tools run test proto proto-check lint clean
+.PHONY: install tools run test proto proto-check lint fuzz load clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,9 +38,24 @@ proto: install
 proto-check: install
 	$(PY) -m mtl_service.protogen --check
 
+## Long property-based run on the spec loader and validator.
+fuzz: install
+	MTL_HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -p no:cacheprovider \
+		tests/unit/test_fuzz_spec.py
+
+## Bounded load test on loopback: mixed RPCs for 30 s while two jobs train.
+load: install
+	$(PY) -m bench.load
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
 clean:
 	rm -rf $(VENV) mtl-data .pytest_cache
+
+## Benchmarks (not part of the tests): one table, bench/results/latest.json.
+## QUICK=1 for a smoke run of about 2 minutes; bench/gpu.sh for the CUDA suite.
+.PHONY: bench
+bench: install
+	$(PY) -m bench $(if $(QUICK),--quick)

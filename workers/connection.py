@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import queue
 import random
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 import structlog
@@ -15,6 +17,41 @@ from mtl.v1 import worker_pb2, worker_pb2_grpc
 log = structlog.get_logger(__name__)
 
 _CLOSE = object()  # sentinel in the outbox: end the request stream (half-close)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelSecurity:
+    """How the worker reaches the service: plain text or TLS (mutual with a
+    certificate and key), and the bearer token it presents, if any."""
+
+    token: str | None = None
+    root_certificates: bytes | None = None
+    certificate_chain: bytes | None = None
+    private_key: bytes | None = None
+
+    @classmethod
+    def from_files(
+        cls, *, token: str | None, ca: Path | None, cert: Path | None, key: Path | None
+    ) -> ChannelSecurity:
+        """Read the PEM files; TLS is on when a CA or a certificate is given."""
+        return cls(
+            token=token or None,
+            root_certificates=ca.read_bytes() if ca else None,
+            certificate_chain=cert.read_bytes() if cert else None,
+            private_key=key.read_bytes() if key else None,
+        )
+
+    def open_channel(self, address: str) -> grpc.Channel:
+        if self.root_certificates is None and self.certificate_chain is None:
+            return grpc.insecure_channel(address)
+        credentials = grpc.ssl_channel_credentials(
+            self.root_certificates, self.private_key, self.certificate_chain
+        )
+        return grpc.secure_channel(address, credentials)
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.token}"),) if self.token else ()
 
 
 class ServiceConnection:
@@ -34,6 +71,7 @@ class ServiceConnection:
         on_message: Callable[[worker_pb2.ServiceMessage], None],
         heartbeat: Callable[[], worker_pb2.Heartbeat] = worker_pb2.Heartbeat,
         max_backoff_seconds: float = 30.0,
+        security: ChannelSecurity = ChannelSecurity(),
     ) -> None:
         self.address = address
         self.worker_id = worker_id
@@ -42,8 +80,9 @@ class ServiceConnection:
         self.heartbeat = heartbeat
         self.max_backoff_seconds = max_backoff_seconds
         self.heartbeat_interval_seconds = 5.0
+        self.security = security
         self.connected = threading.Event()
-        self._outbox: queue.Queue[object] = queue.Queue()
+        self._outbox = _Outbox()
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._run, name="service-connection", daemon=True)
 
@@ -63,19 +102,8 @@ class ServiceConnection:
         backoff = 0.5
         structlog.contextvars.bind_contextvars(worker_id=self.worker_id)
         while not self._closing.is_set():
-            with grpc.insecure_channel(self.address) as channel:
-                stub = worker_pb2_grpc.WorkerServiceStub(channel)
-                try:
-                    for message in stub.Connect(self._requests()):
-                        if message.HasField("registered"):
-                            self._registered(message.registered)
-                            backoff = 0.5
-                        else:
-                            self.on_message(message)
-                except grpc.RpcError as error:
-                    log.warning("service_connection_lost", code=str(error.code()))
-                finally:
-                    self.connected.clear()
+            if self._stream_once():
+                backoff = 0.5
             if self._closing.is_set():
                 return
             delay = backoff * (1 + random.random())
@@ -83,21 +111,71 @@ class ServiceConnection:
             self._closing.wait(delay)
             backoff = min(backoff * 2, self.max_backoff_seconds)
 
+    def _stream_once(self) -> bool:
+        """One Connect stream until it ends; True if the service registered us."""
+        registered = False
+        ended = threading.Event()
+        with self.security.open_channel(self.address) as channel:
+            stub = worker_pb2_grpc.WorkerServiceStub(channel)
+            try:
+                requests = self._requests(ended)
+                for message in stub.Connect(requests, metadata=self.security.metadata):
+                    if message.HasField("registered"):
+                        self._registered(message.registered)
+                        registered = True
+                    else:
+                        self.on_message(message)
+            except grpc.RpcError as error:
+                log.warning("service_connection_lost", code=str(error.code()))
+            finally:
+                ended.set()
+                self.connected.clear()
+        return registered
+
     def _registered(self, registered: worker_pb2.WorkerRegistered) -> None:
         if registered.heartbeat_interval_seconds > 0:
             self.heartbeat_interval_seconds = registered.heartbeat_interval_seconds
         self.connected.set()
         log.info("worker_connected", service=self.address)
 
-    def _requests(self) -> Iterator[worker_pb2.WorkerMessage]:
+    def _requests(self, ended: threading.Event) -> Iterator[worker_pb2.WorkerMessage]:
+        """The messages of one stream. gRPC may still pull from this generator after
+        its stream ended; what it takes then goes back to the front of the outbox
+        for the next stream instead of being lost."""
         yield worker_pb2.WorkerMessage(register=self.register())
         while True:
-            try:
-                item = self._outbox.get(timeout=self.heartbeat_interval_seconds)
-            except queue.Empty:
+            item = self._outbox.get(timeout_seconds=self.heartbeat_interval_seconds)
+            if ended.is_set():
+                if item is not None:
+                    self._outbox.put(item, front=True)
+                return
+            if item is None:
                 yield worker_pb2.WorkerMessage(heartbeat=self.heartbeat())
                 continue
             if item is _CLOSE:
                 return
             assert isinstance(item, worker_pb2.WorkerMessage)
             yield item
+
+
+class _Outbox:
+    """A thread-safe FIFO whose `put(front=True)` returns an item to the head."""
+
+    def __init__(self) -> None:
+        self._items: deque[object] = deque()
+        self._ready = threading.Condition()
+
+    def put(self, item: object, *, front: bool = False) -> None:
+        with self._ready:
+            if front:
+                self._items.appendleft(item)
+            else:
+                self._items.append(item)
+            self._ready.notify()
+
+    def get(self, *, timeout_seconds: float) -> object | None:
+        """The oldest item, or None when none arrived within the timeout."""
+        with self._ready:
+            if not self._ready.wait_for(lambda: self._items, timeout_seconds):
+                return None
+            return self._items.popleft()

@@ -10,17 +10,23 @@ ARCHITECTURE.md).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from torch import Tensor
 
 from workers.checkpoint import SavedCheckpoint
 from workers.mtl.data import Batch
+from workers.mtl.diagnostics import GradientDiagnostics
 from workers.mtl.weighting import GradientSource, WeightingResult
 
 if TYPE_CHECKING:
     from workers.trainer import Trainer
+
+
+def due_every(interval: int, step: int) -> bool:
+    """Whether something done every `interval` steps (0 or less: never) is due at `step`."""
+    return interval > 0 and step % interval == 0
 
 
 @dataclass(slots=True, kw_only=True)
@@ -35,6 +41,8 @@ class StepBoundary:
         task_gradients: [T, D] per-task gradients when a hook asked for them
             this step (`wants_task_gradients`) or the strategy computed them.
         gradient_source: where `task_gradients` were taken.
+        task_statistics: norms and cosines of `task_gradients`, on device,
+            set by the hook that computes the statistics due this step.
         skip_optimizer_step: set by a hook to drop this step's update.
     """
 
@@ -44,12 +52,18 @@ class StepBoundary:
     weighting: WeightingResult
     task_gradients: Tensor | None = None
     gradient_source: GradientSource | None = None
+    task_statistics: GradientDiagnostics | None = None
     skip_optimizer_step: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StepRecord:
-    """A finished step's numbers; tensors stay on the device until a hook reads them."""
+    """A finished step's numbers; tensors stay on the device until a hook reads them.
+
+    `task_statistics` is set on steps whose statistics were due (the
+    boundary's), `validation_metrics` on steps where validation ran
+    ("<task>.<metric>", plus "delta_m_percent" when the spec gives baselines).
+    """
 
     step: int
     losses: dict[str, Tensor]
@@ -57,6 +71,8 @@ class StepRecord:
     duration_seconds: float
     num_samples: int
     learning_rate: float
+    task_statistics: GradientDiagnostics | None = None
+    validation_metrics: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

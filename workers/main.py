@@ -6,12 +6,17 @@ import argparse
 import os
 import signal
 import socket
+import threading
 from pathlib import Path
 
+import structlog
 import torch
 
 from mtl_service.logs import capture_native_stderr, configure_logging
+from workers.connection import ChannelSecurity
 from workers.runtime import WorkerRuntime
+
+log = structlog.get_logger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,8 +36,56 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--num-threads", type=int, default=0, help="torch intra-op threads (0: torch's default)"
     )
+    parser.add_argument(
+        "--grace-seconds",
+        type=float,
+        default=30.0,
+        help="on SIGTERM, how long the job may take to checkpoint before the worker exits (30)",
+    )
     parser.add_argument("--log-level", default="info", help="debug, info, warning or error")
+    _add_security_arguments(parser)
     return parser
+
+
+def _add_security_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("MTL_TOKEN"),
+        help="bearer token (role worker or admin) when the service checks tokens "
+        "(default $MTL_TOKEN)",
+    )
+    for option, variable, what in (
+        ("--tls-ca", "MTL_TLS_CA", "PEM CA that signed the service's certificate (turns TLS on)"),
+        ("--tls-cert", "MTL_TLS_CERT", "PEM client certificate for mutual TLS"),
+        ("--tls-key", "MTL_TLS_KEY", "PEM key of --tls-cert"),
+    ):
+        default = os.environ.get(variable)
+        parser.add_argument(
+            option,
+            type=Path,
+            default=Path(default) if default else None,
+            help=f"{what} (${variable})",
+        )
+
+
+def _exit_after_grace(grace_seconds: float) -> None:
+    """Leave even if the job does not reach a step boundary within the grace period."""
+    log.warning("worker_grace_expired", grace_seconds=grace_seconds)
+    os._exit(1)
+
+
+def _install_signal_handlers(runtime: WorkerRuntime, grace_seconds: float) -> None:
+    """SIGTERM/SIGINT: the job checkpoints and the worker exits, within the grace period."""
+    deadline = threading.Timer(grace_seconds, _exit_after_grace, args=(grace_seconds,))
+    deadline.daemon = True
+
+    def handle(number: int, frame: object) -> None:
+        runtime.shutdown(f"worker shutting down on {signal.Signals(number).name}")
+        if not deadline.is_alive():
+            deadline.start()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, handle)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -52,13 +105,11 @@ def main(argv: list[str] | None = None) -> None:
         data_dir=args.data_dir,
         device=torch.device(device_name),
     )
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(
-            signum,
-            lambda number, frame: runtime.shutdown(
-                f"worker shutting down on {signal.Signals(number).name}"
-            ),
-        )
+    # WorkerRuntime builds the connection; it only dials once run() starts.
+    runtime.connection.security = ChannelSecurity.from_files(
+        token=args.token, ca=args.tls_ca, cert=args.tls_cert, key=args.tls_key
+    )
+    _install_signal_handlers(runtime, args.grace_seconds)
     runtime.run()
 
 

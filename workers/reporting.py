@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import torch
@@ -17,8 +18,10 @@ Send = Callable[[worker_pb2.WorkerMessage], None]
 class StepReporter(TrainerHook):
     """Buffers step records and sends them every `report_interval` steps.
 
-    Losses stay on the device until a flush, where one stacked `.tolist()`
-    reads them all: one host sync per report instead of one per task per step.
+    Losses, weights and task statistics stay on the device until a flush,
+    where one concatenated `.tolist()` reads them all: one host sync per
+    report instead of one per task per step. Validation metrics are already
+    numbers (a validation pass reads its metrics anyway).
     """
 
     def __init__(self, *, job_id: str, report_interval: int, send: Send) -> None:
@@ -55,22 +58,13 @@ class StepReporter(TrainerHook):
             return
         records, self._pending = self._pending, []
         task_names = list(records[0].losses)
-        # One host sync for the whole batch: losses and weights of every step.
-        values = torch.stack(
-            [
-                torch.stack(
-                    [r.losses[n].float().reshape(()) for n in task_names]
-                    + [
-                        torch.as_tensor(r.weights[n]).float().reshape(()).to(r.losses[n].device)
-                        for n in task_names
-                    ]
-                )
-                for r in records
-            ]
-        ).tolist()
+        # One host sync for the whole batch: losses, weights and task statistics of every step.
+        vectors = [_device_values(record, task_names) for record in records]
+        values = torch.cat(vectors).tolist()
+        bounds = list(itertools.accumulate((v.numel() for v in vectors), initial=0))
         steps = [
-            _step_metrics(record, task_names, row)
-            for record, row in zip(records, values, strict=True)
+            _step_metrics(record, task_names, values[start:end])
+            for record, (start, end) in zip(records, itertools.pairwise(bounds), strict=True)
         ]
         self.send(
             worker_pb2.WorkerMessage(
@@ -79,13 +73,29 @@ class StepReporter(TrainerHook):
         )
 
 
+def _device_values(record: StepRecord, task_names: list[str]) -> torch.Tensor:
+    """One step's numbers as one float vector on the losses' device: losses and
+    weights in task order, then (on statistics steps) the gradient norms and
+    the cosines of the task pairs in `itertools.combinations` order."""
+    device = record.losses[task_names[0]].device
+    parts = [record.losses[n].float().reshape(()) for n in task_names]
+    parts += [torch.as_tensor(record.weights[n]).float().reshape(()).to(device) for n in task_names]
+    vector = torch.stack(parts)
+    statistics = record.task_statistics
+    if statistics is None:
+        return vector
+    pairs = torch.triu_indices(len(task_names), len(task_names), offset=1, device=device)
+    cosines = statistics.cosines.to(device)[pairs[0], pairs[1]]
+    return torch.cat([vector, statistics.norms.to(device).float(), cosines.float()])
+
+
 def _step_metrics(
     record: StepRecord, task_names: list[str], row: list[float]
 ) -> job_pb2.StepMetrics:
     count = len(task_names)
     task_losses = dict(zip(task_names, row[:count], strict=True))
-    task_weights = dict(zip(task_names, row[count:], strict=True))
-    return job_pb2.StepMetrics(
+    task_weights = dict(zip(task_names, row[count : 2 * count], strict=True))
+    metrics = job_pb2.StepMetrics(
         step=record.step,
         task_losses=task_losses,
         task_weights=task_weights,
@@ -93,4 +103,15 @@ def _step_metrics(
         duration_seconds=record.duration_seconds,
         num_samples=record.num_samples,
         learning_rate=record.learning_rate,
+        validation_metrics=record.validation_metrics,
     )
+    if record.task_statistics is not None:
+        norms = row[2 * count : 3 * count]
+        metrics.task_grad_norms.update(zip(task_names, norms, strict=True))
+        metrics.grad_cosines.extend(
+            job_pb2.TaskPairCosine(task_a=a, task_b=b, cosine=cosine)
+            for (a, b), cosine in zip(
+                itertools.combinations(task_names, 2), row[3 * count :], strict=True
+            )
+        )
+    return metrics

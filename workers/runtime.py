@@ -19,6 +19,7 @@ from workers.debug.engine import DebugEngine
 from workers.environment import describe_device, job_environment, resolve_device
 from workers.job_build import build_components
 from workers.reporting import StepReporter
+from workers.task_statistics import TaskStatistics
 from workers.trainer import Trainer
 
 log = structlog.get_logger(__name__)
@@ -202,5 +203,6 @@ class WorkerRuntime:
             device=device,
             checkpoints=CheckpointDirectory(self.data_dir / "checkpoints" / assignment.job_id),
             control=control,
-            hooks=[engine, reporter],
+            # Statistics first: step 3 of the boundary comes before the engine's conditions.
+            hooks=[TaskStatistics(stats_interval=spec.stats_interval), engine, reporter],
         )

@@ -14,10 +14,11 @@ import torch
 from mtl.v1 import job_pb2, spec_pb2
 from workers.checkpoint import CheckpointDirectory, SavedCheckpoint
 from workers.control import JobControl, StopRequest
-from workers.hooks import StepBoundary, StepRecord, TrainerHook, TrainingOutcome
+from workers.hooks import StepBoundary, StepRecord, TrainerHook, TrainingOutcome, due_every
 from workers.job_build import JobComponents
 from workers.mtl.diagnostics import task_gradients_from_losses
 from workers.mtl.model import Representation
+from workers.mtl.validation import DELTA_M_KEY, check_baselines, delta_m_percent, evaluate
 from workers.mtl.weighting import BackwardContext, GradientSource
 from workers.mtl.weighting.gradients import default_source
 
@@ -55,12 +56,19 @@ class Trainer:
         self._last_checkpoint_step = -1
         # Validation metrics of the latest evaluation, keyed "task.metric".
         self.last_metrics: dict[str, float] = {}
+        if spec.eval_interval > 0:
+            _check_validation(spec, components)
 
     def run(self) -> TrainingOutcome:
         """Train from `self.step` to `spec.steps`, or until stopped or failed."""
         for hook in self.hooks:
             hook.on_train_start(self)
         try:
+            if self.spec.eval_interval > 0 and not self.last_metrics:
+                # A first evaluation of the starting model, so that conditions
+                # on `metric.<task>.<name>` have a value from the first step
+                # (a resumed job restores its latest metrics instead).
+                self.validate()
             outcome = self._loop()
         except Exception as error:
             log.exception("job_failed", step=self.step)
@@ -123,11 +131,12 @@ class Trainer:
             self.optimizer.step()
         self.step = step
         duration = time.perf_counter() - started
-        # 7. checkpoint when due
-        interval = self.spec.checkpoint_interval
-        if interval > 0 and step % interval == 0:
+        # 7. validation when due, then the checkpoint when due: validating first
+        # lets the checkpoint carry the metrics a resumed job's conditions read.
+        metrics = self.validate() if due_every(self.spec.eval_interval, step) else {}
+        if due_every(self.spec.checkpoint_interval, step):
             self.save_checkpoint()
-        self._step_ended(boundary, duration)
+        self._step_ended(boundary, duration, metrics)
 
     def _task_gradients_wanted(
         self, step: int, losses: dict[str, torch.Tensor], representation: Representation
@@ -148,7 +157,27 @@ class Trainer:
         )
         return matrix, source
 
-    def _step_ended(self, boundary: StepBoundary, duration: float) -> None:
+    def validate(self) -> dict[str, float]:
+        """Evaluate the model on the validation split now: sets `last_metrics`
+        and returns them, with delta-m% when the spec gives baselines."""
+        started = time.perf_counter()
+        tasks = self.components.tasks
+        val_data = self.components.problem.val_data
+        assert val_data is not None, "checked when the trainer was built"
+        self.last_metrics = evaluate(
+            self.model, tasks, val_data, batch_size=self.spec.batch_size, device=self.device
+        )
+        metrics = dict(self.last_metrics)
+        if self.spec.single_task_baselines:
+            baselines = self.spec.single_task_baselines
+            metrics[DELTA_M_KEY] = delta_m_percent(self.last_metrics, baselines, tasks)
+        duration = time.perf_counter() - started
+        log.info("validation_done", step=self.step, duration_seconds=duration, metrics=metrics)
+        return metrics
+
+    def _step_ended(
+        self, boundary: StepBoundary, duration: float, validation_metrics: dict[str, float]
+    ) -> None:
         record = StepRecord(
             step=boundary.step,
             losses=boundary.losses,
@@ -156,6 +185,8 @@ class Trainer:
             duration_seconds=duration,
             num_samples=boundary.batch.num_samples,
             learning_rate=float(self.optimizer.param_groups[0]["lr"]),
+            task_statistics=boundary.task_statistics,
+            validation_metrics=validation_metrics,
         )
         for hook in self.hooks:
             hook.on_step_end(self, record)
@@ -195,6 +226,7 @@ class Trainer:
             "strategy_name": self.strategy.name,
             "strategy": self.strategy.state_dict(),
             "user_weights": dict(self.user_weights),
+            "last_metrics": dict(self.last_metrics),
             "hooks": {type(hook).__name__: hook.state_dict() for hook in self.hooks},
             "rng": _capture_rng(),
         }
@@ -207,6 +239,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.strategy.load_state_dict(state["strategy"])
         self.user_weights.update(state["user_weights"])
+        self.last_metrics = dict(state.get("last_metrics", {}))
         for hook in self.hooks:
             hook.load_state_dict(state["hooks"].get(type(hook).__name__, {}))
         _restore_rng(state["rng"])
@@ -224,6 +257,17 @@ class Trainer:
             self.strategy.load_state_dict(state["strategy"])
         _restore_rng(state["rng"])
         self.step = int(state["step"])
+
+
+def _check_validation(spec: spec_pb2.JobSpec, components: JobComponents) -> None:
+    """ValueError, before training starts, when the job asks for validation
+    its problem cannot give (the service checks what it can at submit)."""
+    if components.problem.val_data is None:
+        raise ValueError(
+            f"eval_interval is {spec.eval_interval} but problem {components.problem.name!r} "
+            "has no validation split (val_data is None); set eval_interval to 0"
+        )
+    check_baselines(components.tasks, spec.single_task_baselines)
 
 
 def _capture_rng() -> dict[str, Any]:

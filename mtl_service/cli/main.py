@@ -1,5 +1,8 @@
 """mtlctl: submit, inspect, watch, cancel and debug jobs of an mtl-service.
 
+The bearer token comes from $MTL_TOKEN; --tls-ca/--tls-cert/--tls-key (or
+$MTL_TLS_CA/$MTL_TLS_CERT/$MTL_TLS_KEY) turn on TLS and mutual TLS.
+
 Exit codes: 0 success; 1 the watched job ended FAILED or CANCELLED;
 2 bad input (usage, INVALID_ARGUMENT); 3 NOT_FOUND; 4 FAILED_PRECONDITION;
 5 the service is unreachable (UNAVAILABLE, DEADLINE_EXCEEDED); 6 any other error.
@@ -17,7 +20,7 @@ import grpc
 from google.protobuf import json_format
 
 from mtl.v1 import job_pb2
-from mtl_service.cli import debug_commands, render
+from mtl_service.cli import debug_commands, plot_command, problems_command, render
 from mtl_service.cli.exit_codes import EXIT_BAD_INPUT, EXIT_JOB_UNSUCCESSFUL, exit_code
 from mtl_service.client import ClientError, MtlClient
 
@@ -31,9 +34,23 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("MTL_TARGET", "localhost:50051"),
         help="the service's HOST:PORT (default $MTL_TARGET or localhost:50051)",
     )
+    for option, variable, what in (
+        ("--tls-ca", "MTL_TLS_CA", "PEM CA that signed the service's certificate (turns TLS on)"),
+        ("--tls-cert", "MTL_TLS_CERT", "PEM client certificate for mutual TLS"),
+        ("--tls-key", "MTL_TLS_KEY", "PEM key of --tls-cert"),
+    ):
+        default = os.environ.get(variable)
+        parser.add_argument(
+            option,
+            type=Path,
+            default=Path(default) if default else None,
+            help=f"{what} (${variable})",
+        )
     commands = parser.add_subparsers(dest="command", required=True)
     _add_job_parsers(commands)
     debug_commands.add_parsers(commands)
+    problems_command.add_parser(commands)
+    plot_command.add_parser(commands)
     return parser
 
 
@@ -124,13 +141,21 @@ COMMANDS: dict[str, Callable[[MtlClient, argparse.Namespace], int]] = {
     "cancel": cmd_cancel,
     "watch": cmd_watch,
     **debug_commands.COMMANDS,
+    **problems_command.COMMANDS,
+    **plot_command.COMMANDS,
 }
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
-        with MtlClient(args.target) as client:
+        with MtlClient(
+            args.target,
+            token=os.environ.get("MTL_TOKEN"),
+            tls_ca=args.tls_ca,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+        ) as client:
             code = COMMANDS[args.command](client, args)
     except ClientError as error:
         print(f"mtlctl: {error}", file=sys.stderr)

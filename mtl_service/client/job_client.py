@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 import grpc
@@ -21,11 +22,24 @@ class MtlClient(DebugCalls):
     The debug calls (set_breakpoint, pause, snapshot, ...) come from DebugCalls.
     """
 
-    def __init__(self, target: str = "localhost:50051", *, timeout_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        target: str = "localhost:50051",
+        *,
+        timeout_seconds: float = 30.0,
+        token: str | None = None,
+        tls_ca: Path | None = None,
+        tls_cert: Path | None = None,
+        tls_key: Path | None = None,
+    ) -> None:
+        """`token`: bearer token sent with every call; `tls_ca` (the CA that signed
+        the service's certificate) turns TLS on, `tls_cert`/`tls_key` add a client
+        certificate for mutual TLS."""
         self.target = target
         self.timeout_seconds = timeout_seconds
         self.debug_timeout_seconds = max(timeout_seconds, MIN_DEBUG_TIMEOUT_SECONDS)
-        self.channel = grpc.insecure_channel(target)
+        self.channel = _open_channel(target, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key)
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self.jobs = job_pb2_grpc.JobServiceStub(self.channel)
         self.debug = debug_pb2_grpc.DebugServiceStub(self.channel)
 
@@ -102,7 +116,8 @@ class MtlClient(DebugCalls):
         self, method: Callable[..., T], request: object, *, timeout_seconds: float | None = None
     ) -> T:
         try:
-            return method(request, timeout=timeout_seconds or self.timeout_seconds)
+            timeout = timeout_seconds or self.timeout_seconds
+            return method(request, timeout=timeout, metadata=self._metadata)
         except grpc.RpcError as error:
             raise ClientError.from_rpc_error(error) from None
 
@@ -115,6 +130,20 @@ class MtlClient(DebugCalls):
     ) -> Iterator[T]:
         """A server stream's responses; without a timeout it lasts while the service sends."""
         try:
-            yield from method(request, timeout=timeout_seconds)
+            yield from method(request, timeout=timeout_seconds, metadata=self._metadata)
         except grpc.RpcError as error:
             raise ClientError.from_rpc_error(error) from None
+
+
+def _open_channel(
+    target: str, *, tls_ca: Path | None, tls_cert: Path | None, tls_key: Path | None
+) -> grpc.Channel:
+    """Plain text unless a CA or a client certificate is given."""
+    if tls_ca is None and tls_cert is None:
+        return grpc.insecure_channel(target)
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=tls_ca.read_bytes() if tls_ca else None,
+        private_key=tls_key.read_bytes() if tls_key else None,
+        certificate_chain=tls_cert.read_bytes() if tls_cert else None,
+    )
+    return grpc.secure_channel(target, credentials)

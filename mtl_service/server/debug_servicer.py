@@ -124,6 +124,8 @@ class DebugServicer(debug_pb2_grpc.DebugServiceServicer):
         forwarded.CopyFrom(request)
         forwarded.max_bytes = request.max_bytes or DEFAULT_SNAPSHOT_MAX_BYTES
         async for reply in self.broker.stream(request.job_id, "snapshot", forwarded):
+            if reply.snapshot.HasField("chunk"):
+                self.jobs.metrics.snapshot_streamed(request.job_id, len(reply.snapshot.chunk.data))
             yield reply.snapshot
 
     async def AdjustLossWeights(
@@ -165,6 +167,7 @@ class DebugServicer(debug_pb2_grpc.DebugServiceServicer):
                 request.job_id, "capture_profile", request, timeout_seconds=_deadline(context)
             ):
                 yield reply.profile
+            self.jobs.metrics.profile_captured(request.job_id)
         finally:
             self._profiling.discard(request.job_id)
 

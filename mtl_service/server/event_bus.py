@@ -8,10 +8,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from mtl.v1 import job_pb2
+from mtl_service.errors import ResourceExhausted
 
 # A watcher that falls this far behind stops receiving live events and reads
 # the rest from the store instead, so a slow client cannot grow memory.
 MAX_PENDING_EVENTS = 1024
+# Live WatchJob streams allowed at once, per job and in total; one more is
+# refused with RESOURCE_EXHAUSTED so watchers cannot exhaust the service.
+MAX_WATCHERS_PER_JOB = 32
+MAX_WATCHERS = 1024
 
 
 class Subscription:
@@ -33,17 +38,37 @@ class Subscription:
 class EventBus:
     """Per-job lists of subscriptions; publish never blocks."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        max_watchers_per_job: int = MAX_WATCHERS_PER_JOB,
+        max_watchers: int = MAX_WATCHERS,
+    ) -> None:
         self._subscriptions: dict[str, set[Subscription]] = defaultdict(set)
+        self.max_watchers_per_job = max_watchers_per_job
+        self.max_watchers = max_watchers
+        self._num_watchers = 0
         self.closed = False
 
     @contextmanager
     def subscribe(self, job_id: str) -> Iterator[Subscription]:
+        """A live subscription to `job_id`; ResourceExhausted past the watcher limits."""
+        if self.watcher_count(job_id) >= self.max_watchers_per_job:
+            raise ResourceExhausted(
+                f"job {job_id} already has {self.max_watchers_per_job} watchers; "
+                "close one or poll GetJob instead"
+            )
+        if self._num_watchers >= self.max_watchers:
+            raise ResourceExhausted(
+                f"the service already serves {self.max_watchers} watchers; try again later"
+            )
         subscription = Subscription()
+        self._num_watchers += 1
         self._subscriptions[job_id].add(subscription)
         try:
             yield subscription
         finally:
+            self._num_watchers -= 1
             subscribers = self._subscriptions.get(job_id)
             if subscribers is not None:
                 subscribers.discard(subscription)

@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 import grpc
 
 from mtl.v1 import job_pb2, job_pb2_grpc
-from mtl_service.errors import FieldViolation, InvalidArgument
+from mtl_service.errors import FieldViolation, InvalidArgument, ResourceExhausted
 from mtl_service.server.debug_broker import DebugBroker
 from mtl_service.server.event_bus import EventBus
 from mtl_service.server.forking import fork_job
 from mtl_service.server.jobs import TERMINAL_STATES, JobManager
-from mtl_service.spec.jobspec import parse_spec_text
+from mtl_service.spec.jobspec import MAX_SPEC_TEXT_BYTES, MAX_TASKS, parse_spec_text
 
 
 class JobServicer(job_pb2_grpc.JobServiceServicer):
@@ -34,7 +34,11 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
             raise InvalidArgument.from_violations(
                 [FieldViolation("spec", "set exactly one of spec and spec_text")]
             )
+        if len(request.spec_text.encode()) > MAX_SPEC_TEXT_BYTES:
+            raise _too_large("spec_text", f"is larger than {MAX_SPEC_TEXT_BYTES} bytes")
         spec = request.spec if has_spec else parse_spec_text(request.spec_text)
+        if len(spec.tasks) > MAX_TASKS:
+            raise _too_large("tasks", f"must list at most {MAX_TASKS} tasks")
         return job_pb2.SubmitJobResponse(job=await self.jobs.submit(spec))
 
     async def GetJob(
@@ -81,6 +85,11 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
                     yield job_pb2.WatchJobResponse(event=event)
                     if _ends_job(event):
                         return
+
+
+def _too_large(field: str, description: str) -> ResourceExhausted:
+    violation = FieldViolation(field, description)
+    return ResourceExhausted(f"request too large: {violation}", violations=[violation])
 
 
 def _ends_job(event: job_pb2.JobEvent) -> bool:

@@ -33,6 +33,8 @@ ACTIVE_STATES = frozenset(
     {job_pb2.JOB_STATE_STARTING, job_pb2.JOB_STATE_RUNNING, job_pb2.JOB_STATE_PAUSED}
 )
 DEFAULT_PAGE_SIZE = 50
+# The spec's max_attempts when unset (with_defaults fills it in for new jobs).
+DEFAULT_MAX_ATTEMPTS = 3
 MAX_PAGE_SIZE = 500
 
 
@@ -140,6 +142,10 @@ class JobManager:
             if current is None or current.state != job_pb2.JOB_STATE_QUEUED:
                 return
             checkpoint = await self.store.latest_checkpoint(job.id)
+            # No await from this check to `worker.job_id = ...`: the worker may have
+            # left, or taken a job, while the scheduler looked.
+            if self.workers.get(worker.worker_id) is not worker or worker.job_id is not None:
+                return
             current.worker_id = worker.worker_id
             worker.job_id = job.id
             reason = f"assigned to worker {worker.worker_id}"
@@ -204,6 +210,7 @@ class JobManager:
                 job.id, checkpoint.step, checkpoint.path, checkpoint.size_bytes
             )
             await self._save(job, [job_pb2.JobEvent(checkpoint_saved=checkpoint)])
+        self.metrics.checkpoint_saved(message.job_id, message.checkpoint)
 
     async def job_finished(self, worker: WorkerConnection, message: worker_pb2.JobFinished) -> None:
         """The worker let go of the job and is free again; the job ends or is requeued."""
@@ -222,13 +229,59 @@ class JobManager:
                     await self._transition(job, message.state, reason, message=message.message)
         await self._after_change()
 
-    async def requeue(self, job_id: str, reason: str) -> None:
-        """Put an active job back in the queue (its worker went away)."""
+    async def requeue(self, job_id: str, reason: str, *, worker_lost: bool = False) -> None:
+        """Put an active job back in the queue; with `worker_lost` (its worker
+        crashed or vanished) the job FAILS instead once it used up max_attempts."""
         async with self._locks[job_id]:
             job = await self.store.get_job(job_id)
             if job is not None and job.state in ACTIVE_STATES:
-                await self._requeue(job, reason)
+                await self._requeue(job, reason, worker_lost=worker_lost)
         await self._after_change()
+
+    async def reattach(self, worker: WorkerConnection, job_id: str) -> bool:
+        """A reconnecting worker still runs `job_id`: give it back to that worker
+        if the job is active on it, or queued and not yet placed elsewhere."""
+        async with self._locks[job_id]:
+            job = await self.store.get_job(job_id)
+            if job is None or job.state in TERMINAL_STATES:
+                return False
+            if job.state == job_pb2.JOB_STATE_QUEUED:
+                job.worker_id = worker.worker_id
+                reason = f"worker {worker.worker_id} re-attached (still running it)"
+                await self._transition(job, job_pb2.JOB_STATE_RUNNING, reason)
+            elif job.worker_id == worker.worker_id:
+                reason = f"worker {worker.worker_id} re-attached"
+                await self._save(job, [_state_event(job.state, job, reason)])
+            else:
+                return False
+            worker.job_id = job_id
+        log.info("worker_reattached", job_id=job_id, worker_id=worker.worker_id)
+        await self._after_change()
+        return True
+
+    async def hold_for_reattach(self, grace_seconds: float) -> list[str]:
+        """After a restart, active jobs stay with their workers for `grace_seconds`
+        (an event says so); returns their ids for `release_unclaimed`."""
+        held = []
+        for job in await self.store.jobs_in_states(sorted(ACTIVE_STATES)):
+            async with self._locks[job.id]:
+                reason = (
+                    f"the service restarted; waiting {grace_seconds:g} s for worker "
+                    f"{job.worker_id} to re-attach"
+                )
+                await self._save(job, [_state_event(job.state, job, reason)])
+            held.append(job.id)
+        return held
+
+    async def release_unclaimed(self, job_ids: Sequence[str], grace_seconds: float) -> None:
+        """Requeue the held jobs whose worker did not re-attach within the grace period."""
+        await asyncio.sleep(grace_seconds)
+        for job_id in job_ids:
+            worker_id = (await self.get(job_id)).worker_id
+            worker = self.workers.get(worker_id)
+            if worker is None or worker.job_id != job_id:
+                reason = f"worker {worker_id} did not re-attach after the service restarted"
+                await self.requeue(job_id, reason, worker_lost=True)
 
     async def update(
         self, job_id: str, change: Callable[[job_pb2.Job], list[job_pb2.JobEvent]]
@@ -264,7 +317,7 @@ class JobManager:
             else:
                 if kind == "breakpoint_hit":
                     count_hit(job, event.breakpoint_hit.breakpoint_id)
-                    self.metrics.breakpoint_hits.labels(job_id=job.id).inc()
+                    self.metrics.breakpoint_hit(job.id)
                 await self._save(job, [event])
         await self._after_change()
 
@@ -284,7 +337,12 @@ class JobManager:
             return None
         return job
 
-    async def _requeue(self, job: job_pb2.Job, reason: str) -> None:
+    async def _requeue(self, job: job_pb2.Job, reason: str, *, worker_lost: bool = False) -> None:
+        max_attempts = job.spec.max_attempts or DEFAULT_MAX_ATTEMPTS
+        if worker_lost and job.attempt >= max_attempts:
+            reason = f"{reason}; gave up after attempt {job.attempt} of max_attempts {max_attempts}"
+            await self._transition(job, job_pb2.JOB_STATE_FAILED, reason)
+            return
         job.attempt += 1
         job.worker_id = ""
         await self._transition(job, job_pb2.JOB_STATE_QUEUED, reason)

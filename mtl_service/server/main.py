@@ -11,6 +11,7 @@ import structlog
 
 from mtl_service.logs import capture_native_stderr, configure_logging
 from mtl_service.server.app import Service, ServiceConfig
+from mtl_service.server.auth import TokenTable
 from mtl_service.server.local_workers import count_gpus
 
 log = structlog.get_logger(__name__)
@@ -47,7 +48,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long a finished job's metric series stay (300)",
     )
     serve.add_argument("--log-level", default="info", help="debug, info, warning or error")
+    _add_security_arguments(serve)
     return parser
+
+
+def _add_security_arguments(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument(
+        "--auth-tokens",
+        type=Path,
+        default=None,
+        help="file of `TOKEN ROLE` lines (roles: viewer, operator, worker, admin); "
+        "without it every RPC is open",
+    )
+    serve.add_argument("--tls-cert", type=Path, default=None, help="PEM certificate (chain)")
+    serve.add_argument("--tls-key", type=Path, default=None, help="PEM private key")
+    serve.add_argument(
+        "--tls-client-ca",
+        type=Path,
+        default=None,
+        help="PEM CA that clients' certificates must chain to (mutual TLS)",
+    )
 
 
 async def serve(config: ServiceConfig) -> None:
@@ -69,6 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(level=args.log_level)
     num_workers = args.workers if args.workers is not None else max(1, count_gpus())
     try:
+        tokens = TokenTable.load(args.auth_tokens) if args.auth_tokens else None
         config = ServiceConfig(
             host=args.host,
             port=args.port,
@@ -78,8 +99,12 @@ def main(argv: list[str] | None = None) -> None:
             grace_seconds=args.grace_seconds,
             heartbeat_interval_seconds=args.heartbeat_seconds,
             job_retention_seconds=args.job_retention_seconds,
+            auth_tokens=tokens,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            tls_client_ca=args.tls_client_ca,
         )
-    except ValueError as error:
+    except (ValueError, OSError) as error:
         raise SystemExit(f"mtl-service: {error}") from None
     capture_native_stderr()
     asyncio.run(serve(config))

@@ -11,7 +11,7 @@ import structlog
 
 from mtl.v1 import worker_pb2, worker_pb2_grpc
 from mtl_service.server.debug_broker import DebugBroker
-from mtl_service.server.jobs import ACTIVE_STATES, JobManager
+from mtl_service.server.jobs import JobManager
 from mtl_service.server.worker_registry import WorkerConnection, WorkerRegistry
 
 log = structlog.get_logger(__name__)
@@ -32,6 +32,7 @@ class WorkerChannelServicer(worker_pb2_grpc.WorkerServiceServicer):
         self.workers = workers
         self.broker = broker
         self.heartbeat_interval_seconds = heartbeat_interval_seconds
+        self._cleanups: set[asyncio.Future[None]] = set()
 
     async def Connect(
         self,
@@ -55,7 +56,15 @@ class WorkerChannelServicer(worker_pb2_grpc.WorkerServiceServicer):
                 yield message
         finally:
             reader.cancel()
-            await self._unregister(connection)
+            await self._unregister_shielded(connection)
+
+    async def _unregister_shielded(self, connection: WorkerConnection) -> None:
+        """Unregister even when the stream ends by cancellation: a requeue cut off
+        half-way would leave the job with a dead worker, or queued unscheduled."""
+        cleanup = asyncio.ensure_future(self._unregister(connection))
+        self._cleanups.add(cleanup)  # the loop keeps only weak references to tasks
+        cleanup.add_done_callback(self._cleanups.discard)
+        await asyncio.shield(cleanup)
 
     async def _register(self, register: worker_pb2.RegisterWorker) -> WorkerConnection:
         connection = WorkerConnection(
@@ -65,21 +74,26 @@ class WorkerChannelServicer(worker_pb2_grpc.WorkerServiceServicer):
             device_name=register.device_name,
         )
         previous = self.workers.add(connection)
-        if previous is not None:
-            previous.disconnect()
         structlog.contextvars.bind_contextvars(worker_id=connection.worker_id)
         log.info("worker_registered", device=register.device, hostname=register.hostname)
+        if previous is not None:
+            await self._replaced(previous, register.running_job_id)
         if register.running_job_id:
             await self._reattach(connection, register.running_job_id)
         self.jobs.on_change()
         return connection
 
+    async def _replaced(self, previous: WorkerConnection, running_job_id: str) -> None:
+        """The worker reconnected before its old stream was seen to end; a job the
+        old stream held that the worker no longer runs was lost with it."""
+        previous.disconnect()
+        if previous.job_id is not None and previous.job_id != running_job_id:
+            reason = f"worker {previous.worker_id} restarted without its job"
+            await self.jobs.requeue(previous.job_id, reason, worker_lost=True)
+
     async def _reattach(self, connection: WorkerConnection, job_id: str) -> None:
         """A reconnecting worker keeps its job if the service still gives it to it."""
-        job = await self.jobs.store.get_job(job_id)
-        if job is not None and job.state in ACTIVE_STATES and job.worker_id == connection.worker_id:
-            connection.job_id = job_id
-            log.info("worker_reattached", job_id=job_id)
+        if await self.jobs.reattach(connection, job_id):
             return
         connection.send(
             worker_pb2.ServiceMessage(
@@ -119,25 +133,34 @@ class WorkerChannelServicer(worker_pb2_grpc.WorkerServiceServicer):
             await self.jobs.event_reported(connection, message.job_event)
         elif kind == "register":
             log.warning("duplicate_register_ignored")
+        elif kind == "heartbeat":
+            self.jobs.metrics.observe_heartbeat(
+                connection.worker_id, connection.device, message.heartbeat
+            )
 
     async def _unregister(self, connection: WorkerConnection) -> None:
         if not self.workers.remove(connection):
             return
         self.broker.worker_gone(connection.worker_id)
+        lost = connection.job_id is not None or self._missed_heartbeats(connection)
+        self.jobs.metrics.worker_gone(connection.worker_id, lost=lost)
         log.info("worker_disconnected", worker_id=connection.worker_id, job_id=connection.job_id)
         if connection.job_id is not None:
             await self.jobs.requeue(
-                connection.job_id, f"worker {connection.worker_id} disconnected"
+                connection.job_id, f"worker {connection.worker_id} disconnected", worker_lost=True
             )
         self.jobs.on_change()
 
     async def watch_heartbeats(self) -> None:
         """Disconnect workers that stopped sending anything for 3 intervals."""
-        limit = 3 * self.heartbeat_interval_seconds
         while True:
             await asyncio.sleep(self.heartbeat_interval_seconds)
-            now = time.monotonic()
             for connection in self.workers.all():
-                if now - connection.last_seen_monotonic > limit:
+                if self._missed_heartbeats(connection):
                     log.warning("worker_heartbeat_missed", worker_id=connection.worker_id)
                     connection.disconnect()
+
+    def _missed_heartbeats(self, connection: WorkerConnection) -> bool:
+        """The worker sent nothing for 3 heartbeat intervals."""
+        silent_seconds = time.monotonic() - connection.last_seen_monotonic
+        return silent_seconds > 3 * self.heartbeat_interval_seconds

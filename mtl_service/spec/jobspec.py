@@ -14,7 +14,10 @@ from google.protobuf import json_format
 from mtl.v1 import spec_pb2
 from mtl_service.errors import FieldViolation, InvalidArgument
 from mtl_service.spec.breakpoints import MAX_BREAKPOINTS_PER_JOB, breakpoint_violations
-from mtl_service.spec.catalog import ARCHITECTURES, PROBLEMS, STRATEGIES
+from mtl_service.spec.catalog import ARCHITECTURES, PROBLEMS, STRATEGIES, ProblemInfo
+from mtl_service.spec.catalog.problems import NUM_TASKS, entrypoint_violation, num_tasks_violation
+from mtl_service.spec.catalog.strategies import check_strategy, default_gradient_source
+from mtl_service.spec.conditions import ConditionError, parse_condition
 
 MAX_SPEC_TEXT_BYTES = 256 * 1024
 MAX_TASKS = 64
@@ -22,8 +25,8 @@ MAX_NAME_CHARS = 200
 MAX_BATCH_SIZE = 1 << 16
 OPTIMIZERS = ("adam", "sgd")
 DEFAULT_LEARNING_RATES = {"adam": 1e-3, "sgd": 1e-2}
+DEFAULT_MAX_ATTEMPTS = 3
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d{1,2})?)$")
-_ENTRYPOINT_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
 def parse_spec_text(text: str) -> spec_pb2.JobSpec:
@@ -53,27 +56,42 @@ def _spell_non_finite(value: object) -> object:
     validator (not the parser) reports them, naming their field."""
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            # JSON \ud800-style escapes decode to lone surrogates protobuf cannot hold.
+            raise _invalid(
+                "spec_text", f"holds a string that is not valid Unicode: {value!r}"
+            ) from None
     if isinstance(value, dict):
-        return {key: _spell_non_finite(item) for key, item in value.items()}
+        return {_spell_non_finite(key): _spell_non_finite(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_spell_non_finite(item) for item in value]
     return value
 
 
 def with_defaults(spec: spec_pb2.JobSpec) -> spec_pb2.JobSpec:
-    """A copy of `spec` with every unset field given its documented default."""
+    """A copy of `spec` with every unset field given its documented default.
+
+    A gradient strategy's source is filled in for built-in problems, whose
+    architecture is known; a user problem's model may ignore the spec's
+    architecture, so its workers choose the source from the model itself.
+    """
     filled = spec_pb2.JobSpec()
     filled.CopyFrom(spec)
     filled.model.architecture = filled.model.architecture or "hps"
     filled.weighting.strategy = filled.weighting.strategy or "static"
-    strategy = STRATEGIES.get(filled.weighting.strategy)
-    if not filled.weighting.gradient_source and strategy is not None and strategy.sources:
-        architecture = ARCHITECTURES.get(filled.model.architecture)
-        single = architecture is None or architecture.single_representation
-        filled.weighting.gradient_source = (
-            "representation"
-            if single and "representation" in strategy.sources
-            else sorted(strategy.sources)[-1]
+    architecture = ARCHITECTURES.get(filled.model.architecture)
+    strategy = filled.weighting.strategy
+    if (
+        not filled.weighting.gradient_source
+        and filled.problem.name
+        and strategy in STRATEGIES
+        and architecture is not None
+    ):
+        filled.weighting.gradient_source = default_gradient_source(
+            strategy, architecture.single_representation
         )
     filled.optimizer.name = filled.optimizer.name or "adam"
     if filled.optimizer.learning_rate == 0:
@@ -82,6 +100,7 @@ def with_defaults(spec: spec_pb2.JobSpec) -> spec_pb2.JobSpec:
     filled.report_interval = filled.report_interval or 10
     filled.checkpoint_interval = filled.checkpoint_interval or 100
     filled.device = filled.device or "auto"
+    filled.max_attempts = filled.max_attempts or DEFAULT_MAX_ATTEMPTS
     return filled
 
 
@@ -103,40 +122,30 @@ def spec_sha256(spec: spec_pb2.JobSpec) -> str:
 def _violations(spec: spec_pb2.JobSpec) -> Iterator[FieldViolation]:
     if len(spec.name) > MAX_NAME_CHARS:
         yield FieldViolation("name", f"must be at most {MAX_NAME_CHARS} characters")
-    known_tasks = yield from _problem_violations(spec.problem)
+    problem = yield from _problem_violations(spec.problem)
+    known_tasks = problem.offered_tasks(spec.problem.params) if problem is not None else None
     yield from _task_violations(spec, known_tasks)
     yield from _positive("steps", spec.steps)
     yield from _positive("batch_size", spec.batch_size, upper=MAX_BATCH_SIZE)
     yield from _positive("report_interval", spec.report_interval)
     if spec.checkpoint_interval != -1:
         yield from _positive("checkpoint_interval", spec.checkpoint_interval, hint=" or -1")
-    if spec.seed < 0:
-        yield FieldViolation("seed", f"must be >= 0, got {spec.seed}")
+    for field in ("seed", "stats_interval", "eval_interval", "max_attempts"):
+        if getattr(spec, field) < 0:
+            yield FieldViolation(field, f"must be >= 0, got {getattr(spec, field)}")
     if not _DEVICE_PATTERN.match(spec.device):
         yield FieldViolation("device", f"must be auto, cpu, cuda or cuda:N, got {spec.device!r}")
-    if spec.model.architecture not in ARCHITECTURES:
-        yield _unknown("model.architecture", spec.model.architecture, ARCHITECTURES)
-    yield from _finite_params("model.params", spec.model.params)
-    yield from _weighting_violations(spec.weighting)
+    yield from _model_violations(spec, problem)
+    yield from _weighting_violations(spec, problem)
     yield from _optimizer_violations(spec.optimizer)
-    if spec.stats_interval < 0:
-        yield FieldViolation("stats_interval", f"must be >= 0, got {spec.stats_interval}")
-    yield from _breakpoint_violations(spec)
-
-
-def _breakpoint_violations(spec: spec_pb2.JobSpec) -> Iterator[FieldViolation]:
-    if len(spec.breakpoints) > MAX_BREAKPOINTS_PER_JOB:
-        yield FieldViolation(
-            "breakpoints", f"at most {MAX_BREAKPOINTS_PER_JOB} breakpoints per job"
-        )
-    for index, breakpoint in enumerate(spec.breakpoints):
-        yield from breakpoint_violations(breakpoint, list(spec.tasks), f"breakpoints[{index}]")
+    yield from _validation_violations(spec, problem)
+    yield from _breakpoint_violations(spec, problem)
 
 
 def _problem_violations(
     problem: spec_pb2.ProblemConfig,
-) -> Generator[FieldViolation, None, tuple[str, ...] | None]:
-    """Yields violations; returns the problem's task names when they are known."""
+) -> Generator[FieldViolation, None, ProblemInfo | None]:
+    """Yields violations; returns the built-in problem's entry when there is one."""
     yield from _finite_params("problem.params", problem.params)
     if bool(problem.name) == bool(problem.entrypoint):
         yield FieldViolation(
@@ -144,11 +153,7 @@ def _problem_violations(
         )
         return None
     if problem.entrypoint:
-        if not _ENTRYPOINT_PATTERN.match(problem.entrypoint):
-            yield FieldViolation(
-                "problem.entrypoint",
-                f"must look like 'package.module:function', got {problem.entrypoint!r}",
-            )
+        yield from _optional("problem.entrypoint", entrypoint_violation(problem.entrypoint))
         return None
     info = PROBLEMS.get(problem.name)
     if info is None:
@@ -159,7 +164,10 @@ def _problem_violations(
             f"problem.params.{key}",
             f"is not an option of {problem.name}; options: {sorted(info.params)}",
         )
-    return info.tasks
+    count = problem.params.get(NUM_TASKS, math.nan)  # a non-finite one is reported above
+    if NUM_TASKS in info.params and math.isfinite(count):
+        yield from _optional(f"problem.params.{NUM_TASKS}", num_tasks_violation(info, count))
+    return info
 
 
 def _task_violations(
@@ -189,23 +197,120 @@ def _task_violations(
             yield FieldViolation(f"loss_weights.{task}", f"must be finite and >= 0, got {weight}")
 
 
-def _weighting_violations(weighting: spec_pb2.WeightingConfig) -> Iterator[FieldViolation]:
-    info = STRATEGIES.get(weighting.strategy)
-    if info is None:
-        yield _unknown("weighting.strategy", weighting.strategy, STRATEGIES)
+def _model_violations(
+    spec: spec_pb2.JobSpec, problem: ProblemInfo | None
+) -> Iterator[FieldViolation]:
+    """The architecture must exist and fit a built-in problem, whose model
+    takes the architecture's options plus the problem's own; a user
+    problem's model options are its own business (only finiteness is checked)."""
+    name, params = spec.model.architecture, spec.model.params
+    yield from _finite_params("model.params", params)
+    architecture = ARCHITECTURES.get(name)
+    if architecture is None:
+        yield _unknown("model.architecture", name, ARCHITECTURES)
         return
-    yield from _finite_params("weighting.params", weighting.params)
-    for key in sorted(set(weighting.params) - info.params):
+    if problem is None:
+        return
+    if problem.architectures is not None and name not in problem.architectures:
         yield FieldViolation(
-            f"weighting.params.{key}",
-            f"is not an option of {weighting.strategy}; options: {sorted(info.params)}",
+            "model.architecture",
+            f"{name!r} does not fit problem {spec.problem.name}; "
+            f"use one of {sorted(problem.architectures)}",
         )
-    if weighting.gradient_source and weighting.gradient_source not in info.sources:
-        allowed = sorted(info.sources) or "none (it is loss-based; leave it empty)"
+        return
+    options = architecture.params | problem.model_params
+    for key in sorted(set(params) - options):
         yield FieldViolation(
-            "weighting.gradient_source",
-            f"{weighting.strategy} supports {allowed}, got {weighting.gradient_source!r}",
+            f"model.params.{key}",
+            f"is not an option of architecture {name} on {spec.problem.name}; "
+            f"options: {sorted(options) or 'none'}",
         )
+
+
+def _weighting_violations(
+    spec: spec_pb2.JobSpec, problem: ProblemInfo | None
+) -> Iterator[FieldViolation]:
+    # A user problem's model may ignore the spec's architecture, so only a
+    # built-in problem's architecture says whether heads share one
+    # representation; otherwise the worker checks the source against the model.
+    architecture = ARCHITECTURES.get(spec.model.architecture)
+    single = problem is None or architecture is None or architecture.single_representation
+    weighting = spec.weighting
+    for field, message in check_strategy(
+        weighting.strategy, weighting.gradient_source, weighting.params, single
+    ):
+        yield FieldViolation(field, message)
+
+
+def _validation_violations(
+    spec: spec_pb2.JobSpec, problem: ProblemInfo | None
+) -> Iterator[FieldViolation]:
+    """eval_interval needs a validation split; each single-task baseline
+    names a metric of one of the job's tasks and can divide."""
+    if spec.eval_interval > 0 and problem is not None and not problem.has_validation:
+        yield FieldViolation(
+            "eval_interval", f"problem {spec.problem.name} has no validation split; set it to 0"
+        )
+    if spec.single_task_baselines and spec.eval_interval == 0:
+        yield FieldViolation(
+            "single_task_baselines", "delta-m% is computed when validation runs; set eval_interval"
+        )
+    for key, value in sorted(spec.single_task_baselines.items()):
+        field = f"single_task_baselines.{key}"
+        task, _, metric = key.partition(".")
+        if task not in spec.tasks or not metric.isidentifier():
+            yield FieldViolation(
+                field, f"must be '<task>.<metric>' with a task of the job {list(spec.tasks)}"
+            )
+        else:
+            yield from _optional(field, _unknown_metric(problem, task, metric))
+        if not math.isfinite(value) or value == 0:
+            yield FieldViolation(field, f"must be finite and non-zero (it divides), got {value}")
+
+
+def _unknown_metric(problem: ProblemInfo | None, task: str, metric: str) -> str | None:
+    """Why a built-in problem's task has no such metric, or None (also when the
+    problem or the task is not a built-in one: those are reported elsewhere)."""
+    known = problem.metrics.get(task) if problem is not None else None
+    if known is None or metric in known:
+        return None
+    return f"task {task} has no metric {metric!r}; it has {list(known)}"
+
+
+def _breakpoint_violations(
+    spec: spec_pb2.JobSpec, problem: ProblemInfo | None
+) -> Iterator[FieldViolation]:
+    if len(spec.breakpoints) > MAX_BREAKPOINTS_PER_JOB:
+        yield FieldViolation(
+            "breakpoints", f"at most {MAX_BREAKPOINTS_PER_JOB} breakpoints per job"
+        )
+    for index, breakpoint in enumerate(spec.breakpoints):
+        field = f"breakpoints[{index}]"
+        yield from breakpoint_violations(breakpoint, list(spec.tasks), field)
+        yield from _metric_read_violations(spec, problem, breakpoint.condition, field)
+
+
+def _metric_read_violations(
+    spec: spec_pb2.JobSpec, problem: ProblemInfo | None, condition: str, field: str
+) -> Iterator[FieldViolation]:
+    """A condition reading `metric.<task>.<name>` needs validation to run and
+    a metric the task has: otherwise the worker would disarm the breakpoint
+    at its first evaluation for want of a value."""
+    try:
+        names = parse_condition(condition, task_names=list(spec.tasks)).names
+    except ConditionError:
+        return  # breakpoint_violations reported it
+    field = f"{field}.condition"
+    metrics = sorted(name for name in names if name.startswith("metric."))
+    if metrics and spec.eval_interval == 0:
+        yield FieldViolation(
+            field,
+            f"reads {', '.join(metrics)}, but eval_interval is 0 so no metric is ever computed; "
+            "set eval_interval",
+        )
+    for name in metrics:
+        _, task, metric = name.split(".")
+        yield from _optional(field, _unknown_metric(problem, task, metric))
 
 
 def _optimizer_violations(optimizer: spec_pb2.OptimizerConfig) -> Iterator[FieldViolation]:
@@ -230,6 +335,12 @@ def _positive(
         yield FieldViolation(field, f"must be > 0{hint}, got {value}")
     elif upper is not None and value > upper:
         yield FieldViolation(field, f"must be at most {upper}, got {value}")
+
+
+def _optional(field: str, description: str | None) -> Iterator[FieldViolation]:
+    """One violation of `field` when there is a description, else none."""
+    if description is not None:
+        yield FieldViolation(field, description)
 
 
 def _finite_params(field: str, params: Mapping[str, float]) -> Iterator[FieldViolation]:

@@ -1,32 +1,26 @@
-"""Just enough PromQL reading for the asset tests: which metrics an expression uses.
+"""Just enough PromQL reading for the asset tests: the expressions the dashboard
+and the alert rules hold, and which metrics an expression uses.
 
 The names the dashboard and the alerts may use are the ones the service
-exposes today (read off its metric classes) plus the ones the observability
-work is adding; a real Prometheus runs the expressions in another test.
+exposes (read off its metric classes); a real Prometheus runs the expressions
+in test_real_prometheus.py.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
+import yaml
 from prometheus_client import CollectorRegistry, Metric
 
 from mtl_service.server.grpc_metrics import GrpcServerMetrics
 from mtl_service.server.metrics import ServiceMetrics
+from tests.deploy.assets import DEPLOY, PROMETHEUS
 
-# Named by the observability issue, not defined in mtl_service/server/metrics.py yet.
-COMING_METRIC_NAMES = frozenset(
-    {
-        "mtl_job_paused",
-        "mtl_workers_lost_total",
-        "mtl_queue_length",
-        "mtl_worker_slots",
-        "mtl_task_grad_norm",
-        "mtl_task_grad_cosine",
-        "mtl_gpu_memory_allocated_bytes",
-        "mtl_gpu_memory_reserved_bytes",
-    }
-)
+DASHBOARD = DEPLOY / "grafana" / "dashboards" / "mtl-service.json"
+ALERTS = PROMETHEUS / "alerts.yml"
 
 _SUFFIXES = {
     "counter": ("_total",),
@@ -39,6 +33,7 @@ _MATCHERS = re.compile(r"\{[^}]*\}")
 _GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
 _RANGE = re.compile(r"\[[^\]]*\]")
 _IDENTIFIER = re.compile(r"(?<![\w.])[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL_VALUES = re.compile(r"label_values\(\s*(\w+)\s*,\s*(\w+)\s*\)")
 _KEYWORDS = frozenset({"and", "or", "unless", "offset", "bool", "inf", "nan"})
 
 
@@ -46,16 +41,12 @@ def _exposed(family: Metric) -> set[str]:
     return {family.name + suffix for suffix in _SUFFIXES[family.type]}
 
 
-def exposed_metric_names() -> frozenset[str]:
+def known_metric_names() -> frozenset[str]:
     """The series names the service's metric classes expose, labelled or not."""
     registry = CollectorRegistry()
     ServiceMetrics(registry)
     GrpcServerMetrics(registry)
     return frozenset(name for family in registry.collect() for name in _exposed(family))
-
-
-def known_metric_names() -> frozenset[str]:
-    return exposed_metric_names() | COMING_METRIC_NAMES
 
 
 def metric_names(expr: str) -> set[str]:
@@ -71,3 +62,27 @@ def metric_names(expr: str) -> set[str]:
         if match.group().lower() not in _KEYWORDS:
             names.add(match.group())
     return names
+
+
+def dashboard_queries() -> list[str]:
+    """Every panel query of the Grafana dashboard, in panel order."""
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    return [target["expr"] for panel in panels for target in panel.get("targets", [])]
+
+
+def dashboard_label_values() -> list[tuple[str, str]]:
+    """(metric, label) of each `label_values(metric, label)` variable of the dashboard:
+    Grafana syntax, which Prometheus answers at /api/v1/label/<label>/values."""
+    pairs = []
+    for variable in json.loads(DASHBOARD.read_text())["templating"]["list"]:
+        if variable["type"] == "query":
+            match = _LABEL_VALUES.fullmatch(variable["query"]["query"])
+            assert match, f"variable {variable['name']} is not label_values(metric, label)"
+            pairs.append((match[1], match[2]))
+    return pairs
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    """Every rule of deploy/prometheus/alerts.yml, across its groups."""
+    groups = yaml.safe_load(ALERTS.read_text())["groups"]
+    return [rule for group in groups for rule in group["rules"]]

@@ -35,6 +35,37 @@ BAD_SPECS = {
         GOOD.replace("architecture: hps", "architecture: x"),
         "model.architecture",
     ),
+    "malformed entrypoint": (
+        GOOD.replace("name: tabular_regcls", "entrypoint: 'os.system(1)'"),
+        "problem.entrypoint",
+    ),
+    "architecture outside the problem": (
+        "problem: {name: toy_conflict}\ntasks: [f1, f2]\nsteps: 5\nmodel: {architecture: ple}",
+        "model.architecture",
+    ),
+    "unknown model param": (
+        GOOD.replace("hidden_size: 32", "hidden_size: 32, num_experts: 4"),
+        "model.params.num_experts",
+    ),
+    "representation source on several representations": (
+        GOOD.replace("architecture: hps", "architecture: mmoe")
+        + "weighting: {strategy: mgda, gradient_source: representation}\n",
+        "weighting.gradient_source",
+    ),
+    "negative eval interval": (GOOD + "eval_interval: -1\n", "eval_interval"),
+    "negative max attempts": (GOOD + "max_attempts: -2\n", "max_attempts"),
+    "baseline of a metric the task lacks": (
+        GOOD + "eval_interval: 10\nsingle_task_baselines: {value.accuracy: 0.9}\n",
+        "single_task_baselines.value.accuracy",
+    ),
+    "zero baseline": (
+        GOOD + "eval_interval: 10\nsingle_task_baselines: {category.accuracy: 0}\n",
+        "single_task_baselines.category.accuracy",
+    ),
+    "metric breakpoint without validation": (
+        GOOD + "breakpoints: [{condition: 'metric.category.accuracy > 0.5'}]\n",
+        "breakpoints[0].condition",
+    ),
 }
 
 

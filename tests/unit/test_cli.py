@@ -15,7 +15,7 @@ from mtl_service.client import ClientError, Snapshot
 from mtl_service.client.tensor_files import load_tensors
 
 SURFACE = {
-    "mtlctl": ["--target"],
+    "mtlctl": ["--target", "--tls-ca", "--tls-cert", "--tls-key"],
     "submit": ["spec", "--watch"],
     "get": ["job_id", "--json"],
     "list": ["--state", "--page-size", "--limit"],
@@ -40,15 +40,20 @@ SURFACE = {
     ],
     "stats": ["JOB"],
     "fork": ["JOB", "--name", "--weight", "--lr", "--strategy"],
+    "problems": [],
+    "plot": ["job_id", "--output"],
 }
 
 
 def _surface(parser: argparse.ArgumentParser, path: str) -> dict[str, list[str]]:
-    """Command path -> its positionals (metavar) and options (long name), in order."""
+    """Command path -> its positionals (metavar) and options (long name), in order;
+    every command is listed, also one without arguments (a group like "break" is not)."""
     found: dict[str, list[str]] = {}
     arguments = []
+    is_group = False
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
+            is_group = bool(path)
             for name, subparser in action.choices.items():
                 found |= _surface(subparser, f"{path} {name}".strip())
         elif not isinstance(action, argparse._HelpAction):
@@ -57,7 +62,7 @@ def _surface(parser: argparse.ArgumentParser, path: str) -> dict[str, list[str]]
                 if action.option_strings
                 else action.metavar or action.dest
             )
-    if arguments:
+    if not is_group:
         found[path or "mtlctl"] = arguments
     return found
 
@@ -296,7 +301,7 @@ REPLIES: dict[str, Any] = {
 def fake_client(monkeypatch: pytest.MonkeyPatch) -> list[FakeClient]:
     made: list[FakeClient] = []
     monkeypatch.setattr(
-        main, "MtlClient", lambda target: made.append(FakeClient(target)) or made[-1]
+        main, "MtlClient", lambda target, **_: made.append(FakeClient(target)) or made[-1]
     )
     return made
 

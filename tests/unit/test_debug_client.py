@@ -167,7 +167,7 @@ class RecordingStub:
         self.calls: list[tuple[str, Any, float | None]] = []
 
     def __getattr__(self, rpc: str) -> Any:
-        def method(request: Any, timeout: float | None = None) -> Any:
+        def method(request: Any, timeout: float | None = None, metadata: Any = ()) -> Any:
             self.calls.append((rpc, request, timeout))
             reply = self.replies[rpc]
             if isinstance(reply, Exception):

@@ -84,3 +84,96 @@ def test_spec_message_round_trips_through_defaults_unchanged() -> None:
     spec = with_defaults(parse_spec_text(MINIMAL))
     assert with_defaults(spec) == spec
     assert isinstance(spec, spec_pb2.JobSpec)
+
+
+def test_max_attempts_defaults_to_three() -> None:
+    assert with_defaults(parse_spec_text(MINIMAL)).max_attempts == 3
+    assert with_defaults(parse_spec_text(MINIMAL + "max_attempts: 5\n")).max_attempts == 5
+
+
+@pytest.mark.parametrize(
+    ("architecture", "source"), [("hps", "representation"), ("mmoe", "shared_parameters")]
+)
+def test_a_gradient_strategy_gets_the_source_its_architecture_allows(
+    architecture: str, source: str
+) -> None:
+    text = MINIMAL + f"model: {{architecture: {architecture}}}\nweighting: {{strategy: mgda}}\n"
+    spec = with_defaults(parse_spec_text(text))
+    assert spec.weighting.gradient_source == source
+    validate_spec(spec)
+
+
+def test_a_user_problem_leaves_the_source_to_its_model_on_the_worker() -> None:
+    text = "problem: {entrypoint: 'pkg.mod:build'}\ntasks: [a, b]\nsteps: 1\n"
+    spec = with_defaults(parse_spec_text(text + "weighting: {strategy: mgda}\n"))
+    assert spec.weighting.gradient_source == ""
+    validate_spec(spec)
+
+
+def test_a_user_problem_takes_any_model_params_and_baseline_metric_names() -> None:
+    text = (
+        "problem: {entrypoint: 'pkg.mod:build'}\ntasks: [a, b]\nsteps: 1\n"
+        "model: {params: {depth: 3}}\neval_interval: 5\n"
+        "single_task_baselines: {a.f1: 0.8}\n"
+        "breakpoints: [{condition: 'metric.b.auc < 0.5'}]\n"
+    )
+    validate_spec(with_defaults(parse_spec_text(text)))
+
+
+def test_validation_baselines_and_metric_conditions_on_a_built_in_problem_pass() -> None:
+    text = MINIMAL.replace("[value]", "[value, category]") + (
+        "eval_interval: 10\nstats_interval: 5\n"
+        "single_task_baselines: {value.mse: 60.5, category.accuracy: 0.7}\n"
+        "breakpoints: [{condition: 'metric.category.accuracy > 0.9', every_n_steps: 10}]\n"
+    )
+    validate_spec(with_defaults(parse_spec_text(text)))
+
+
+GRADNORM = "problem: {name: gradnorm_regression, params: {num_tasks: 3}}\nsteps: 1\n"
+TOY = "problem: {name: toy_conflict}\ntasks: [f1, f2]\nsteps: 1\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "hint"),
+    [
+        (MINIMAL + "model: {params: {num_experts: 4}}\n", "model.params.num_experts",
+         "hidden_size"),
+        (MINIMAL + "model: {architecture: mmoe, params: {channels: 4}}\n", "model.params.channels",
+         "num_experts"),
+        (TOY + "model: {architecture: mmoe}\n", "model.architecture", "hps"),
+        (GRADNORM + "tasks: [task_0, task_5]\n", "tasks[1]", "task_2"),
+        (GRADNORM.replace("3}", "11}") + "tasks: [task_0]\n", "problem.params.num_tasks",
+         "from 2 to 10"),
+        (MINIMAL + "weighting: {strategy: upgrad, params: {c: 1}}\n", "weighting.params.c",
+         "its params: none"),
+        (MINIMAL + "model: {architecture: ple}\nweighting: {strategy: cagrad, "
+         "gradient_source: representation}\n", "weighting.gradient_source", "shared_parameters"),
+        (MINIMAL + "weighting: {strategy: static, gradient_source: representation}\n",
+         "weighting.gradient_source", "leave it empty"),
+        (MINIMAL + "stats_interval: -1\n", "stats_interval", ">= 0"),
+        (MINIMAL + "eval_interval: -5\n", "eval_interval", ">= 0"),
+        (MINIMAL + "max_attempts: -1\n", "max_attempts", ">= 0"),
+        (MINIMAL + "eval_interval: 5\nsingle_task_baselines: {value.accuracy: 1}\n",
+         "single_task_baselines.value.accuracy", "mse"),
+        (MINIMAL + "eval_interval: 5\nsingle_task_baselines: {category.accuracy: 1}\n",
+         "single_task_baselines.category.accuracy", "task of the job"),
+        (MINIMAL + "eval_interval: 5\nsingle_task_baselines: {value: 1}\n",
+         "single_task_baselines.value", "<task>.<metric>"),
+        (MINIMAL + "eval_interval: 5\nsingle_task_baselines: {value.mse: 0}\n",
+         "single_task_baselines.value.mse", "non-zero"),
+        (MINIMAL + "eval_interval: 5\nsingle_task_baselines: {value.mse: .nan}\n",
+         "single_task_baselines.value.mse", "finite"),
+        (MINIMAL + "single_task_baselines: {value.mse: 50}\n", "single_task_baselines",
+         "eval_interval"),
+        (MINIMAL + "breakpoints: [{condition: 'metric.value.mse < 1'}]\n",
+         "breakpoints[0].condition", "eval_interval"),
+        (MINIMAL + "eval_interval: 5\nbreakpoints: [{condition: 'metric.value.mae < 1'}]\n",
+         "breakpoints[0].condition", "mse"),
+    ],
+)  # fmt: skip
+def test_a_bad_field_is_named_with_what_to_do(text: str, field: str, hint: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        validate_spec(with_defaults(parse_spec_text(text)))
+    violations = {v.field: v.description for v in caught.value.violations}
+    assert list(violations) == [field], violations
+    assert hint in violations[field]

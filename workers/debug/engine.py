@@ -125,7 +125,8 @@ class DebugEngine(TrainerHook):
         )
         self.steps_to_run = None
         self.event(job_pb2.JobEvent(paused=self.paused))
-        log.info("job_paused", step=boundary.step, reason=reason, detail=detail, task=task)
+        reason_name = debug_types_pb2.PauseReason.Name(reason).removeprefix("PAUSE_REASON_")
+        log.info("job_paused", step=boundary.step, reason=reason_name.lower(), detail=detail)
         if self.step_reply_id is not None:
             reply_id, self.step_reply_id = self.step_reply_id, None
             self.reply(reply_id, stepped=_stepped(boundary.step))

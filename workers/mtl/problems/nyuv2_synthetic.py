@@ -117,14 +117,15 @@ def _conv_parts(channels: int, input_size: int) -> ModelParts:
             _conv(widths[i], widths[i + 1], stride=2) for i in range(NUM_DOWNSAMPLINGS)
         )
 
+    # Head widths mirror the encoder's, never below `channels` (the input's 3
+    # is wider than a tiny `channels`).
+    head_widths = [max(width, channels) for width in widths]
+
     def make_head(task: Task) -> nn.Module:
         blocks: list[nn.Module] = []
         for level in range(NUM_DOWNSAMPLINGS, 0, -1):
-            blocks += [
-                _conv(widths[level], max(widths[level - 1], channels)),
-                nn.Upsample(scale_factor=2),
-            ]
-        blocks.append(nn.Conv2d(channels, task.output_size, 1))
+            blocks += [_conv(widths[level], head_widths[level - 1]), nn.Upsample(scale_factor=2)]
+        blocks.append(nn.Conv2d(head_widths[0], task.output_size, 1))
         return nn.Sequential(*blocks)
 
     return ModelParts.from_layers(

@@ -1,0 +1,1 @@
+"""Benchmarks of mtl-service: `make bench` (or `python -m bench`) prints one table of ratios."""
