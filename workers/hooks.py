@@ -104,6 +104,9 @@ class TrainerHook:
     def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
         """After the optimizer update (and a due checkpoint)."""
 
+    def on_pause(self, trainer: Trainer, step: int) -> None:
+        """The job paused at `step`'s boundary and will wait there; flush what you hold."""
+
     def on_checkpoint(self, trainer: Trainer, saved: SavedCheckpoint) -> None:
         """A checkpoint was written."""
 

@@ -50,6 +50,9 @@ class StepReporter(TrainerHook):
             )
         )
 
+    def on_pause(self, trainer: Trainer, step: int) -> None:
+        self.flush()
+
     def on_train_end(self, trainer: Trainer, outcome: TrainingOutcome) -> None:
         self.flush()
 

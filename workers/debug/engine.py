@@ -64,6 +64,10 @@ class DebugEngine(TrainerHook):
         self.profile: ProfileCapture | None = None
         self.pending_profile: tuple[str, Message] | None = None
         self.smoother = LossSmoother()
+        self._trainer: Trainer | None = None
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        self._trainer = trainer
 
     def wants_task_gradients(self, trainer: Trainer, step: int) -> bool:
         return needs_task_gradients(self.breakpoints.names_due(step))
@@ -130,6 +134,9 @@ class DebugEngine(TrainerHook):
         if self.step_reply_id is not None:
             reply_id, self.step_reply_id = self.step_reply_id, None
             self.reply(reply_id, stepped=_stepped(boundary.step))
+        if self._trainer is not None:
+            for hook in self._trainer.hooks:
+                hook.on_pause(self._trainer, boundary.step)
 
     def unpause(self, boundary: StepBoundary, *, skip_optimizer_step: bool, num_steps: int) -> None:
         self.paused = None
