@@ -55,7 +55,7 @@ clean:
 	rm -rf $(VENV) mtl-data .pytest_cache
 
 ## Benchmarks (not part of the tests): one table, bench/results/latest.json.
-## QUICK=1 for a smoke run of about 2 minutes; bench/gpu.sh for the CUDA suite.
+## QUICK=1 for a smoke run of about a minute; bench/gpu.sh for the CUDA suite.
 .PHONY: bench
 bench: install
 	$(PY) -m bench $(if $(QUICK),--quick)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -12,7 +13,7 @@ import torch
 from bench.machine import describe_machine
 from bench.measure import Row
 from bench.report import render_table, write_json
-from bench.suite import FULL, PARTS, QUICK, run_part, sizes_as_dict
+from bench.suite import FULL, PARTS, QUICK, run_part
 from mtl_service.logs import configure_logging
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -20,7 +21,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a smoke run of about 2 minutes")
+    parser.add_argument("--quick", action="store_true", help="a smoke run of about a minute")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument(
         "--threads",
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         "quick": args.quick,
         "parts": args.only or list(PARTS),
         "wall_seconds": wall_seconds,
-        **sizes_as_dict(sizes),
+        **asdict(sizes),
     }
     write_json(args.output, rows, machine, config)
     print(f"\n{len(rows)} rows in {wall_seconds} s; wrote {args.output}")

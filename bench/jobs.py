@@ -69,13 +69,13 @@ def tabular_mmoe() -> BenchProblem:
     return BenchProblem(label="tabular mmoe", spec=spec)
 
 
-def dense(device: torch.device, *, num_tasks: int = 3) -> BenchProblem:
+def dense(device: torch.device) -> BenchProblem:
     """The NYUv2-shaped problem with hard sharing, batch 8; 72x96 on CPU, 288x384 on CUDA."""
     height, width = DENSE_CUDA_SIZE if device.type == "cuda" else DENSE_CPU_SIZE
     params = {"height": height, "width": width, "num_samples": 64, "num_val_samples": 8}
     spec = job_spec(
         problem="nyuv2_synthetic",
-        tasks=DENSE_TASKS[:num_tasks],
+        tasks=DENSE_TASKS,
         batch_size=8,
         problem_params=params,
     )

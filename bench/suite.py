@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -22,7 +21,7 @@ from bench.task_gradients import measure_task_gradients
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Sizes:
     """Steps per round and rounds of each part; `full` fits 15 minutes on 2 CPU
-    cores, `quick` about 2."""
+    cores (about 5 on a quiet one), `quick` takes about a minute."""
 
     tabular: OverheadConfig
     dense: OverheadConfig
@@ -112,7 +111,3 @@ def run_part(name: str, sizes: Sizes, device: torch.device) -> list[Row]:
     """Run one part with a scratch data directory of its own."""
     with tempfile.TemporaryDirectory(prefix=f"mtl-bench-{name}-") as scratch:
         return PARTS[name](sizes, device, Path(scratch))
-
-
-def sizes_as_dict(sizes: Sizes) -> dict[str, Any]:
-    return asdict(sizes)

@@ -15,7 +15,7 @@ from mtl_service.errors import ResourceExhausted
 MAX_PENDING_EVENTS = 1024
 # Live WatchJob streams allowed at once, per job and in total; one more is
 # refused with RESOURCE_EXHAUSTED so watchers cannot exhaust the service.
-MAX_WATCHERS_PER_JOB = 32
+MAX_WATCHERS_PER_JOB = 128
 MAX_WATCHERS = 1024
 
 
