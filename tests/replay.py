@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -33,17 +34,22 @@ class _Recorder(TrainerHook):
         self.losses[record.step] = {k: float(v) for k, v in record.losses.items()}
 
 
-def replay(spec_text: str, *, steps: int, scratch: Path) -> _Recorder:
-    """Train `spec_text` for `steps` steps on CPU; per-step losses and the
-    gradients at the boundary of the last step (before its update)."""
+def cpu_trainer(spec_text: str, scratch: Path, hooks: Sequence[TrainerHook]) -> Trainer:
+    """A single-process CPU trainer of `spec_text`, checkpointing under `scratch`."""
     spec = with_defaults(parse_spec_text(spec_text))
-    recorder = _Recorder(grads_at=steps)
-    Trainer(
+    return Trainer(
         spec=spec,
         components=build_components(spec, torch.device("cpu")),
         device=torch.device("cpu"),
         checkpoints=CheckpointDirectory(scratch),
         control=JobControl(),
-        hooks=[recorder],
-    ).run()
+        hooks=hooks,
+    )
+
+
+def replay(spec_text: str, *, steps: int, scratch: Path) -> _Recorder:
+    """Train `spec_text` for `steps` steps on CPU; per-step losses and the
+    gradients at the boundary of the last step (before its update)."""
+    recorder = _Recorder(grads_at=steps)
+    cpu_trainer(spec_text, scratch, [recorder]).run()
     return recorder

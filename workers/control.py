@@ -40,23 +40,31 @@ class JobControl:
                 self._stop = StopRequest(reason=reason, resumable=resumable)
         self._commands.put(_WAKE)
 
-    def stop_request(self) -> StopRequest | None:
+    def requested_stop(self) -> StopRequest | None:
+        """The stop asked of this worker, if any."""
         with self._lock:
             return self._stop
+
+    def stop_request(self) -> StopRequest | None:
+        """The stop the training loop obeys at its next step: the requested one
+        (the ranks of a distributed job obey rank 0's decision instead)."""
+        return self.requested_stop()
 
     def submit(self, command: worker_pb2.DebugCommand) -> None:
         """Queue a debug command for the next step boundary."""
         self._commands.put(command)
 
-    def next_command(self, *, wait: bool) -> worker_pb2.DebugCommand | None:
-        """The next queued command; with `wait`, block until one arrives or a
-        stop is requested (then None)."""
+    def next_command(
+        self, *, wait: bool, timeout: float | None = None
+    ) -> worker_pb2.DebugCommand | None:
+        """The next queued command; with `wait`, block until one arrives, a stop
+        is requested or `timeout` seconds pass (then None)."""
         while True:
             try:
-                item = self._commands.get(block=wait)
+                item = self._commands.get(block=wait, timeout=timeout if wait else None)
             except queue.Empty:
                 return None
             if isinstance(item, worker_pb2.DebugCommand):
                 return item
-            if wait and self.stop_request() is not None:
+            if wait and self.requested_stop() is not None:
                 return None

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from torch import Tensor
 
+from mtl.v1 import job_pb2
 from workers.checkpoint import SavedCheckpoint
+from workers.control import StopRequest
 from workers.mtl.data import Batch
 from workers.mtl.diagnostics import GradientDiagnostics
 from workers.mtl.weighting import GradientSource, WeightingResult
@@ -80,12 +82,30 @@ class TrainingOutcome:
     """How a run of the loop ended.
 
     `state` is SUCCEEDED, FAILED or CANCELLED, or QUEUED when the loop stopped
-    resumably (shutdown) after a checkpoint.
+    resumably (shutdown) after a checkpoint, or lost a peer rank (`rank_lost`).
     """
 
     state: int
     final_step: int
     message: str = ""
+    rank_lost: bool = False
+
+
+def stopped_outcome(stop: StopRequest, step: int) -> TrainingOutcome:
+    """How a loop that obeyed `stop` after `step` ended."""
+    return TrainingOutcome(
+        state=job_pb2.JOB_STATE_QUEUED if stop.resumable else job_pb2.JOB_STATE_CANCELLED,
+        final_step=step,
+        message=stop.reason,
+    )
+
+
+class StopTraining(Exception):  # noqa: N818 - a request, not an error
+    """Raised by a hook to stop the loop at this boundary, without the update."""
+
+    def __init__(self, stop: StopRequest) -> None:
+        super().__init__(stop.reason)
+        self.stop = stop
 
 
 class TrainerHook:

@@ -42,6 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=30.0,
         help="on SIGTERM, how long the job may take to checkpoint before the worker exits (30)",
     )
+    parser.add_argument(
+        "--advertise-host",
+        default=os.environ.get("MTL_ADVERTISE_HOST"),
+        help="address the other ranks of a distributed job reach this worker on when it is "
+        "rank 0 (default $MTL_ADVERTISE_HOST, else the local address of the route to the "
+        "service; in Kubernetes, the pod IP)",
+    )
     parser.add_argument("--log-level", default="info", help="debug, info, warning or error")
     _add_security_arguments(parser)
     return parser
@@ -104,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
         worker_id=args.worker_id,
         data_dir=args.data_dir,
         device=torch.device(device_name),
+        advertise_host=args.advertise_host,
     )
     # WorkerRuntime builds the connection; it only dials once run() starts.
     runtime.connection.security = ChannelSecurity.from_files(

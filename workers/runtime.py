@@ -16,7 +16,18 @@ from workers.checkpoint import CheckpointDirectory, read_checkpoint
 from workers.connection import ServiceConnection
 from workers.control import JobControl
 from workers.debug.engine import DebugEngine
+from workers.distributed.group import RankGroup, RankLost
+from workers.distributed.ranks import (
+    RendezvousMailbox,
+    control_for,
+    meet,
+    rank_group,
+    share_initial_state,
+)
+from workers.distributed.rendezvous import default_advertise_host
+from workers.distributed.sync import FollowerControl, FollowerSync, LeaderControl, LeaderSync
 from workers.environment import describe_device, job_environment, resolve_device
+from workers.hooks import StopTraining, TrainerHook, TrainingOutcome, stopped_outcome
 from workers.job_build import build_components
 from workers.reporting import StepReporter
 from workers.task_statistics import TaskStatistics
@@ -30,14 +41,24 @@ class _RunningJob:
     job_id: str
     control: JobControl
     trainer: Trainer | None = None
+    group: RankGroup | None = None
 
 
 class WorkerRuntime:
     """One worker slot: a connection thread feeding a training loop on the main thread."""
 
     def __init__(
-        self, *, service_address: str, worker_id: str, data_dir: Path, device: torch.device
+        self,
+        *,
+        service_address: str,
+        worker_id: str,
+        data_dir: Path,
+        device: torch.device,
+        advertise_host: str | None = None,
     ) -> None:
+        """`advertise_host`: where the other ranks of a distributed job reach
+        this worker when it is rank 0 (default: the address the route to the
+        service leaves from)."""
         self.worker_id = worker_id
         self.data_dir = data_dir
         self.device = device
@@ -45,6 +66,8 @@ class WorkerRuntime:
         self._current: _RunningJob | None = None
         self._lock = threading.Lock()
         self._shutting_down = threading.Event()
+        self._rendezvous = RendezvousMailbox()
+        self.advertise_host = advertise_host or default_advertise_host(service_address)
         self.connection = ServiceConnection(
             address=service_address,
             worker_id=worker_id,
@@ -99,6 +122,8 @@ class WorkerRuntime:
             self._stop_job(message.stop_job.job_id, message.stop_job.reason, resumable=False)
         elif kind == "debug_command":
             self._debug_command(message.debug_command)
+        elif kind == "rendezvous":
+            self._rendezvous.deliver(message.rendezvous)
         elif kind == "shutdown":
             with self._lock:
                 running = self._current.job_id if self._current is not None else None
@@ -134,33 +159,89 @@ class WorkerRuntime:
     def _run_job(self, assignment: worker_pb2.AssignJob) -> None:
         job_id = assignment.job_id
         structlog.contextvars.bind_contextvars(job_id=job_id)
-        control = JobControl()
+        group = rank_group(assignment)
+        if group is not None:
+            structlog.contextvars.bind_contextvars(rank=group.rank)
+        running = _RunningJob(job_id=job_id, control=control_for(group), group=group)
         with self._lock:
-            self._current = _RunningJob(job_id=job_id, control=control)
+            self._current = running
         try:
-            outcome_state, message, final_step = self._train(assignment, control)
+            outcome = self._train(assignment, running)
         finally:
             with self._lock:
                 self._current = None
         self.connection.send(
             worker_pb2.WorkerMessage(
                 job_finished=worker_pb2.JobFinished(
-                    job_id=job_id, state=outcome_state, message=message, final_step=final_step
+                    job_id=job_id,
+                    state=outcome.state,
+                    message=outcome.message,
+                    final_step=outcome.final_step,
+                    rank_lost=outcome.rank_lost,
                 )
             )
         )
-        log.info("job_left", state=job_pb2.JobState.Name(outcome_state), final_step=final_step)
-        structlog.contextvars.unbind_contextvars("job_id", "step")
+        if group is not None:
+            group.close()  # after JobFinished: the service hears this rank's outcome first
+        log.info(
+            "job_left", state=job_pb2.JobState.Name(outcome.state), final_step=outcome.final_step
+        )
+        structlog.contextvars.unbind_contextvars("job_id", "step", "rank")
 
-    def _train(self, assignment: worker_pb2.AssignJob, control: JobControl) -> tuple[int, str, int]:
+    def _train(self, assignment: worker_pb2.AssignJob, running: _RunningJob) -> TrainingOutcome:
         try:
-            trainer = self._build_trainer(assignment, control)
+            trainer = self._build_trainer(assignment, running)
         except Exception as error:  # the spec does not fit this problem or machine
             log.warning("job_build_failed", error=str(error))
-            return job_pb2.JOB_STATE_FAILED, f"could not build the job: {error}", 0
+            message = f"could not build the job: {error}"
+            return TrainingOutcome(state=job_pb2.JOB_STATE_FAILED, final_step=0, message=message)
         with self._lock:
-            if self._current is not None:
-                self._current.trainer = trainer
+            running.trainer = trainer
+        group = running.group
+        if group is None or group.is_leader:
+            self._restore(trainer, assignment)
+        if group is not None:
+            try:
+                meet(
+                    group,
+                    assignment,
+                    mailbox=self._rendezvous,
+                    advertise_host=self.advertise_host,
+                    send=self.connection.send,
+                    control=running.control,
+                    device=trainer.device,
+                )
+                share_initial_state(trainer, group)
+            except StopTraining as stop:
+                return stopped_outcome(stop.stop, trainer.step)
+            except RankLost as error:
+                log.warning("rank_lost", error=str(error))
+                return TrainingOutcome(
+                    state=job_pb2.JOB_STATE_QUEUED,
+                    final_step=trainer.step,
+                    message=str(error),
+                    rank_lost=True,
+                )
+            except Exception as error:
+                log.exception("rank_setup_failed")
+                message = f"rank {group.rank} could not start: {type(error).__name__}: {error}"
+                return TrainingOutcome(
+                    state=job_pb2.JOB_STATE_FAILED, final_step=trainer.step, message=message
+                )
+        if group is None or group.is_leader:
+            self.connection.send(
+                worker_pb2.WorkerMessage(
+                    job_started=worker_pb2.JobStarted(
+                        job_id=assignment.job_id,
+                        environment=job_environment(trainer.device, self.worker_id),
+                        resumed_from_step=trainer.step,
+                    )
+                )
+            )
+        return trainer.run()
+
+    def _restore(self, trainer: Trainer, assignment: worker_pb2.AssignJob) -> None:
+        """Load the job's latest good checkpoint, or its fork origin."""
         preferred = assignment.resume_checkpoint_path
         restored = trainer.checkpoints.load_latest(Path(preferred) if preferred else None)
         if restored is not None:
@@ -170,39 +251,44 @@ class WorkerRuntime:
             origin = assignment.fork_origin
             trainer.load_fork_origin(read_checkpoint(Path(origin.checkpoint_path)))
             log.info("job_forked", parent_job_id=origin.parent_job_id, step=trainer.step)
-        self.connection.send(
-            worker_pb2.WorkerMessage(
-                job_started=worker_pb2.JobStarted(
-                    job_id=assignment.job_id,
-                    environment=job_environment(trainer.device, self.worker_id),
-                    resumed_from_step=trainer.step,
-                )
-            )
-        )
-        outcome = trainer.run()
-        return outcome.state, outcome.message, outcome.final_step
 
-    def _build_trainer(self, assignment: worker_pb2.AssignJob, control: JobControl) -> Trainer:
+    def _build_trainer(self, assignment: worker_pb2.AssignJob, running: _RunningJob) -> Trainer:
         spec = assignment.spec
         device = resolve_device(spec.device, str(self.device))
-        send = self.connection.send
-        engine = DebugEngine(
-            job_id=assignment.job_id,
-            send=send,
-            control=control,
-            task_names=list(spec.tasks),
-            breakpoints=assignment.breakpoints,
-            nan_guard=not spec.disable_nan_guard,
-        )
-        reporter = StepReporter(
-            job_id=assignment.job_id, report_interval=spec.report_interval, send=send
-        )
         return Trainer(
             spec=spec,
             components=build_components(spec, device),
             device=device,
             checkpoints=CheckpointDirectory(self.data_dir / "checkpoints" / assignment.job_id),
-            control=control,
-            # Statistics first: step 3 of the boundary comes before the engine's conditions.
-            hooks=[TaskStatistics(stats_interval=spec.stats_interval), engine, reporter],
+            control=running.control,
+            hooks=self._hooks(assignment, running),
+            ranks=running.group,
         )
+
+    def _hooks(self, assignment: worker_pb2.AssignJob, running: _RunningJob) -> list[TrainerHook]:
+        """Rank 0 (or the only rank) reports and debugs the job; another rank
+        follows rank 0's decisions and answers the snapshots meant for it."""
+        spec, control, group = assignment.spec, running.control, running.group
+        send = self.connection.send
+        leader = group is None or group.is_leader
+        engine = DebugEngine(
+            job_id=assignment.job_id,
+            send=send,
+            control=control,
+            task_names=list(spec.tasks),
+            breakpoints=assignment.breakpoints if leader else (),
+            nan_guard=leader and not spec.disable_nan_guard,
+            rank=group.rank if group is not None else 0,
+            world_size=group.world_size if group is not None else 1,
+            delegate=control.delegate if isinstance(control, LeaderControl) else None,
+        )
+        if group is not None and isinstance(control, FollowerControl):
+            return [FollowerSync(group, control, engine)]
+        reporter = StepReporter(
+            job_id=assignment.job_id, report_interval=spec.report_interval, send=send
+        )
+        # Statistics first: step 3 of the boundary comes before the engine's conditions.
+        hooks = [TaskStatistics(stats_interval=spec.stats_interval), engine, reporter]
+        if group is not None and isinstance(control, LeaderControl):
+            hooks.append(LeaderSync(group, control))
+        return hooks

@@ -14,7 +14,16 @@ import torch
 from mtl.v1 import job_pb2, spec_pb2
 from workers.checkpoint import CheckpointDirectory, SavedCheckpoint
 from workers.control import JobControl, StopRequest
-from workers.hooks import StepBoundary, StepRecord, TrainerHook, TrainingOutcome, due_every
+from workers.distributed.group import RankGroup, RankLost
+from workers.hooks import (
+    StepBoundary,
+    StepRecord,
+    StopTraining,
+    TrainerHook,
+    TrainingOutcome,
+    due_every,
+    stopped_outcome,
+)
 from workers.job_build import JobComponents
 from workers.mtl.diagnostics import task_gradients_from_losses
 from workers.mtl.model import Representation
@@ -28,7 +37,12 @@ CHECKPOINT_FORMAT = 1
 
 
 class Trainer:
-    """Trains one job attempt: restore, loop over steps, checkpoint, report through hooks."""
+    """Trains one job attempt: restore, loop over steps, checkpoint, report through hooks.
+
+    With `ranks` (a distributed job) the trainer is one rank: it trains on its
+    share of each global batch, averages gradients and losses with the other
+    ranks after the backward, and only rank 0 validates and checkpoints.
+    """
 
     def __init__(
         self,
@@ -39,6 +53,7 @@ class Trainer:
         checkpoints: CheckpointDirectory,
         control: JobControl,
         hooks: Sequence[TrainerHook] = (),
+        ranks: RankGroup | None = None,
     ) -> None:
         self.spec = spec
         self.components = components
@@ -49,6 +64,8 @@ class Trainer:
         self.checkpoints = checkpoints
         self.control = control
         self.hooks = list(hooks)
+        self.ranks = ranks
+        self.is_leader = ranks is None or ranks.is_leader
         self.step = 0
         self.user_weights = {
             task.name: float(spec.loss_weights.get(task.name, 1.0)) for task in components.tasks
@@ -64,12 +81,22 @@ class Trainer:
         for hook in self.hooks:
             hook.on_train_start(self)
         try:
-            if self.spec.eval_interval > 0 and not self.last_metrics:
+            if self.is_leader and self.spec.eval_interval > 0 and not self.last_metrics:
                 # A first evaluation of the starting model, so that conditions
                 # on `metric.<task>.<name>` have a value from the first step
                 # (a resumed job restores its latest metrics instead).
                 self.validate()
             outcome = self._loop()
+        except StopTraining as stop:
+            outcome = self._stopped(stop.stop)
+        except RankLost as error:
+            log.warning("rank_lost", step=self.step, error=str(error))
+            outcome = TrainingOutcome(
+                state=job_pb2.JOB_STATE_QUEUED,
+                final_step=self.step,
+                message=str(error),
+                rank_lost=True,
+            )
         except Exception as error:
             log.exception("job_failed", step=self.step)
             outcome = TrainingOutcome(
@@ -87,14 +114,24 @@ class Trainer:
             if stop is not None:
                 return self._stopped(stop)
             self._train_step(self.step + 1)
-        if self.spec.checkpoint_interval > 0 and self._last_checkpoint_step != self.step:
+        if self._checkpoint_pending():
             self.save_checkpoint()
         return TrainingOutcome(state=job_pb2.JOB_STATE_SUCCEEDED, final_step=self.step)
+
+    def _checkpoint_pending(self) -> bool:
+        """Whether this rank should write a checkpoint of the current step now."""
+        return (
+            self.is_leader
+            and self.spec.checkpoint_interval > 0
+            and self._last_checkpoint_step != self.step
+        )
 
     def _train_step(self, step: int) -> None:
         started = time.perf_counter()
         tasks = self.components.tasks
         indices = self.components.data_order.indices(step)
+        if self.ranks is not None:
+            indices = self.ranks.shard(indices)
         batch = self.components.problem.train_data.batch(indices).to(self.device)
         # 1. forward -> per-task losses
         representation = self.model.encode(batch.inputs)
@@ -112,6 +149,9 @@ class Trainer:
                 step=step,
             ),
         )
+        if self.ranks is not None:
+            parameters = [p for group in self.optimizer.param_groups for p in group["params"]]
+            losses = self.ranks.average_gradients(parameters, losses)
         # 3-5. statistics, breakpoint conditions and pending commands: the hooks
         boundary = StepBoundary(
             step=step,
@@ -133,8 +173,9 @@ class Trainer:
         duration = time.perf_counter() - started
         # 7. validation when due, then the checkpoint when due: validating first
         # lets the checkpoint carry the metrics a resumed job's conditions read.
-        metrics = self.validate() if due_every(self.spec.eval_interval, step) else {}
-        if due_every(self.spec.checkpoint_interval, step):
+        due = self.is_leader and due_every(self.spec.eval_interval, step)
+        metrics = self.validate() if due else {}
+        if self.is_leader and due_every(self.spec.checkpoint_interval, step):
             self.save_checkpoint()
         self._step_ended(boundary, duration, metrics)
 
@@ -183,7 +224,7 @@ class Trainer:
             losses=boundary.losses,
             weights=dict(boundary.weighting.weights),
             duration_seconds=duration,
-            num_samples=boundary.batch.num_samples,
+            num_samples=boundary.batch.num_samples * (self.ranks.world_size if self.ranks else 1),
             learning_rate=float(self.optimizer.param_groups[0]["lr"]),
             task_statistics=boundary.task_statistics,
             validation_metrics=validation_metrics,
@@ -192,15 +233,9 @@ class Trainer:
             hook.on_step_end(self, record)
 
     def _stopped(self, stop: StopRequest) -> TrainingOutcome:
-        if not stop.resumable:
-            return TrainingOutcome(
-                state=job_pb2.JOB_STATE_CANCELLED, final_step=self.step, message=stop.reason
-            )
-        if self.spec.checkpoint_interval > 0 and self._last_checkpoint_step != self.step:
+        if stop.resumable and self._checkpoint_pending():
             self.save_checkpoint()
-        return TrainingOutcome(
-            state=job_pb2.JOB_STATE_QUEUED, final_step=self.step, message=stop.reason
-        )
+        return stopped_outcome(stop, self.step)
 
     def save_checkpoint(self) -> SavedCheckpoint | None:
         """Checkpoint the state after `self.step`'s update, unless it is non-finite."""

@@ -26,7 +26,7 @@ from mtl.v1 import debug_types_pb2 as mtl_dot_v1_dot_debug__types__pb2
 from mtl.v1 import job_pb2 as mtl_dot_v1_dot_job__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12mtl/v1/debug.proto\x12\x06mtl.v1\x1a\x18mtl/v1/debug_types.proto\x1a\x10mtl/v1/job.proto\"N\n\x14SetBreakpointRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12&\n\nbreakpoint\x18\x02 \x01(\x0b\x32\x12.mtl.v1.Breakpoint\"?\n\x15SetBreakpointResponse\x12&\n\nbreakpoint\x18\x01 \x01(\x0b\x32\x12.mtl.v1.Breakpoint\"(\n\x16ListBreakpointsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"B\n\x17ListBreakpointsResponse\x12\'\n\x0b\x62reakpoints\x18\x01 \x03(\x0b\x32\x12.mtl.v1.Breakpoint\"@\n\x17\x44\x65leteBreakpointRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x15\n\rbreakpoint_id\x18\x02 \x01(\t\"\x1a\n\x18\x44\x65leteBreakpointResponse\"!\n\x0fPauseJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\" \n\x10PauseJobResponse\x12\x0c\n\x04step\x18\x01 \x01(\x03\"?\n\x10ResumeJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x1b\n\x13skip_optimizer_step\x18\x02 \x01(\x08\"!\n\x11ResumeJobResponse\x12\x0c\n\x04step\x18\x01 \x01(\x03\"P\n\x0eStepJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tnum_steps\x18\x02 \x01(\x03\x12\x1b\n\x13skip_optimizer_step\x18\x03 \x01(\x08\"\x1f\n\x0fStepJobResponse\x12\x0c\n\x04step\x18\x01 \x01(\x03\"d\n\x16SnapshotTensorsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tselectors\x18\x02 \x03(\t\x12\x14\n\x0cinclude_data\x18\x03 \x01(\x08\x12\x11\n\tmax_bytes\x18\x04 \x01(\x03\"\x80\x01\n\x17SnapshotTensorsResponse\x12\x0e\n\x04step\x18\x01 \x01(\x03H\x00\x12$\n\x06tensor\x18\x02 \x01(\x0b\x32\x12.mtl.v1.TensorInfoH\x00\x12$\n\x05\x63hunk\x18\x03 \x01(\x0b\x32\x13.mtl.v1.TensorChunkH\x00\x42\t\n\x07payload\"\x9a\x01\n\x18\x41\x64justLossWeightsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12>\n\x07weights\x18\x02 \x03(\x0b\x32-.mtl.v1.AdjustLossWeightsRequest.WeightsEntry\x1a.\n\x0cWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xa9\x02\n\x19\x41\x64justLossWeightsResponse\x12\x46\n\x0bold_weights\x18\x01 \x03(\x0b\x32\x31.mtl.v1.AdjustLossWeightsResponse.OldWeightsEntry\x12\x46\n\x0bnew_weights\x18\x02 \x03(\x0b\x32\x31.mtl.v1.AdjustLossWeightsResponse.NewWeightsEntry\x12\x16\n\x0e\x65\x66\x66\x65\x63tive_step\x18\x03 \x01(\x03\x1a\x31\n\x0fOldWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x31\n\x0fNewWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"?\n\x16SetLearningRateRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x15\n\rlearning_rate\x18\x02 \x01(\x01\"g\n\x17SetLearningRateResponse\x12\x19\n\x11old_learning_rate\x18\x01 \x01(\x01\x12\x19\n\x11new_learning_rate\x18\x02 \x01(\x01\x12\x16\n\x0e\x65\x66\x66\x65\x63tive_step\x18\x03 \x01(\x03\"}\n\x15\x43\x61ptureProfileRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tnum_steps\x18\x02 \x01(\x03\x12\x15\n\rrecord_shapes\x18\x03 \x01(\x08\x12\x16\n\x0eprofile_memory\x18\x04 \x01(\x08\x12\x12\n\nwith_stack\x18\x05 \x01(\x08\"e\n\x16\x43\x61ptureProfileResponse\x12\x15\n\x0btrace_chunk\x18\x01 \x01(\x0cH\x00\x12)\n\x07summary\x18\x02 \x01(\x0b\x32\x16.mtl.v1.ProfileSummaryH\x00\x42\t\n\x07payload\"q\n\x0eProfileSummary\x12\x12\n\nfirst_step\x18\x01 \x01(\x03\x12\x11\n\tlast_step\x18\x02 \x01(\x03\x12#\n\x07top_ops\x18\x03 \x03(\x0b\x32\x12.mtl.v1.ProfiledOp\x12\x13\n\x0btrace_bytes\x18\x04 \x01(\x03\"u\n\nProfiledOp\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x63\x61lls\x18\x02 \x01(\x03\x12\x18\n\x10self_cpu_seconds\x18\x03 \x01(\x01\x12\x13\n\x0b\x63pu_seconds\x18\x04 \x01(\x01\x12\x1b\n\x13self_device_seconds\x18\x05 \x01(\x01\"%\n\x13GetTaskStatsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"`\n\x08TaskStat\x12\x0c\n\x04task\x18\x01 \x01(\t\x12\x0c\n\x04loss\x18\x02 \x01(\x01\x12\x15\n\rsmoothed_loss\x18\x03 \x01(\x01\x12\x0e\n\x06weight\x18\x04 \x01(\x01\x12\x11\n\tgrad_norm\x18\x05 \x01(\x01\"\x94\x01\n\x14GetTaskStatsResponse\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\x1f\n\x05tasks\x18\x02 \x03(\x0b\x32\x10.mtl.v1.TaskStat\x12\x13\n\x0bgrad_cosine\x18\x03 \x03(\x01\x12\x17\n\x0fgradient_source\x18\x04 \x01(\t\x12\x1f\n\x05state\x18\x05 \x01(\x0e\x32\x10.mtl.v1.JobState2\xe6\x06\n\x0c\x44\x65\x62ugService\x12L\n\rSetBreakpoint\x12\x1c.mtl.v1.SetBreakpointRequest\x1a\x1d.mtl.v1.SetBreakpointResponse\x12R\n\x0fListBreakpoints\x12\x1e.mtl.v1.ListBreakpointsRequest\x1a\x1f.mtl.v1.ListBreakpointsResponse\x12U\n\x10\x44\x65leteBreakpoint\x12\x1f.mtl.v1.DeleteBreakpointRequest\x1a .mtl.v1.DeleteBreakpointResponse\x12=\n\x08PauseJob\x12\x17.mtl.v1.PauseJobRequest\x1a\x18.mtl.v1.PauseJobResponse\x12@\n\tResumeJob\x12\x18.mtl.v1.ResumeJobRequest\x1a\x19.mtl.v1.ResumeJobResponse\x12:\n\x07StepJob\x12\x16.mtl.v1.StepJobRequest\x1a\x17.mtl.v1.StepJobResponse\x12T\n\x0fSnapshotTensors\x12\x1e.mtl.v1.SnapshotTensorsRequest\x1a\x1f.mtl.v1.SnapshotTensorsResponse0\x01\x12X\n\x11\x41\x64justLossWeights\x12 .mtl.v1.AdjustLossWeightsRequest\x1a!.mtl.v1.AdjustLossWeightsResponse\x12R\n\x0fSetLearningRate\x12\x1e.mtl.v1.SetLearningRateRequest\x1a\x1f.mtl.v1.SetLearningRateResponse\x12Q\n\x0e\x43\x61ptureProfile\x12\x1d.mtl.v1.CaptureProfileRequest\x1a\x1e.mtl.v1.CaptureProfileResponse0\x01\x12I\n\x0cGetTaskStats\x12\x1b.mtl.v1.GetTaskStatsRequest\x1a\x1c.mtl.v1.GetTaskStatsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12mtl/v1/debug.proto\x12\x06mtl.v1\x1a\x18mtl/v1/debug_types.proto\x1a\x10mtl/v1/job.proto\"N\n\x14SetBreakpointRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12&\n\nbreakpoint\x18\x02 \x01(\x0b\x32\x12.mtl.v1.Breakpoint\"?\n\x15SetBreakpointResponse\x12&\n\nbreakpoint\x18\x01 \x01(\x0b\x32\x12.mtl.v1.Breakpoint\"(\n\x16ListBreakpointsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"B\n\x17ListBreakpointsResponse\x12\'\n\x0b\x62reakpoints\x18\x01 \x03(\x0b\x32\x12.mtl.v1.Breakpoint\"@\n\x17\x44\x65leteBreakpointRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x15\n\rbreakpoint_id\x18\x02 \x01(\t\"\x1a\n\x18\x44\x65leteBreakpointResponse\"!\n\x0fPauseJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\" \n\x10PauseJobResponse\x12\x0c\n\x04step\x18\x01 \x01(\x03\"?\n\x10ResumeJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x1b\n\x13skip_optimizer_step\x18\x02 \x01(\x08\"!\n\x11ResumeJobResponse\x12\x0c\n\x04step\x18\x01 \x01(\x03\"P\n\x0eStepJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tnum_steps\x18\x02 \x01(\x03\x12\x1b\n\x13skip_optimizer_step\x18\x03 \x01(\x08\"\x1f\n\x0fStepJobResponse\x12\x0c\n\x04step\x18\x01 \x01(\x03\"r\n\x16SnapshotTensorsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tselectors\x18\x02 \x03(\t\x12\x14\n\x0cinclude_data\x18\x03 \x01(\x08\x12\x11\n\tmax_bytes\x18\x04 \x01(\x03\x12\x0c\n\x04rank\x18\x05 \x01(\x05\"\x80\x01\n\x17SnapshotTensorsResponse\x12\x0e\n\x04step\x18\x01 \x01(\x03H\x00\x12$\n\x06tensor\x18\x02 \x01(\x0b\x32\x12.mtl.v1.TensorInfoH\x00\x12$\n\x05\x63hunk\x18\x03 \x01(\x0b\x32\x13.mtl.v1.TensorChunkH\x00\x42\t\n\x07payload\"\x9a\x01\n\x18\x41\x64justLossWeightsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12>\n\x07weights\x18\x02 \x03(\x0b\x32-.mtl.v1.AdjustLossWeightsRequest.WeightsEntry\x1a.\n\x0cWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xa9\x02\n\x19\x41\x64justLossWeightsResponse\x12\x46\n\x0bold_weights\x18\x01 \x03(\x0b\x32\x31.mtl.v1.AdjustLossWeightsResponse.OldWeightsEntry\x12\x46\n\x0bnew_weights\x18\x02 \x03(\x0b\x32\x31.mtl.v1.AdjustLossWeightsResponse.NewWeightsEntry\x12\x16\n\x0e\x65\x66\x66\x65\x63tive_step\x18\x03 \x01(\x03\x1a\x31\n\x0fOldWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x31\n\x0fNewWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"?\n\x16SetLearningRateRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x15\n\rlearning_rate\x18\x02 \x01(\x01\"g\n\x17SetLearningRateResponse\x12\x19\n\x11old_learning_rate\x18\x01 \x01(\x01\x12\x19\n\x11new_learning_rate\x18\x02 \x01(\x01\x12\x16\n\x0e\x65\x66\x66\x65\x63tive_step\x18\x03 \x01(\x03\"}\n\x15\x43\x61ptureProfileRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tnum_steps\x18\x02 \x01(\x03\x12\x15\n\rrecord_shapes\x18\x03 \x01(\x08\x12\x16\n\x0eprofile_memory\x18\x04 \x01(\x08\x12\x12\n\nwith_stack\x18\x05 \x01(\x08\"e\n\x16\x43\x61ptureProfileResponse\x12\x15\n\x0btrace_chunk\x18\x01 \x01(\x0cH\x00\x12)\n\x07summary\x18\x02 \x01(\x0b\x32\x16.mtl.v1.ProfileSummaryH\x00\x42\t\n\x07payload\"q\n\x0eProfileSummary\x12\x12\n\nfirst_step\x18\x01 \x01(\x03\x12\x11\n\tlast_step\x18\x02 \x01(\x03\x12#\n\x07top_ops\x18\x03 \x03(\x0b\x32\x12.mtl.v1.ProfiledOp\x12\x13\n\x0btrace_bytes\x18\x04 \x01(\x03\"u\n\nProfiledOp\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x63\x61lls\x18\x02 \x01(\x03\x12\x18\n\x10self_cpu_seconds\x18\x03 \x01(\x01\x12\x13\n\x0b\x63pu_seconds\x18\x04 \x01(\x01\x12\x1b\n\x13self_device_seconds\x18\x05 \x01(\x01\"%\n\x13GetTaskStatsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"`\n\x08TaskStat\x12\x0c\n\x04task\x18\x01 \x01(\t\x12\x0c\n\x04loss\x18\x02 \x01(\x01\x12\x15\n\rsmoothed_loss\x18\x03 \x01(\x01\x12\x0e\n\x06weight\x18\x04 \x01(\x01\x12\x11\n\tgrad_norm\x18\x05 \x01(\x01\"\x94\x01\n\x14GetTaskStatsResponse\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\x1f\n\x05tasks\x18\x02 \x03(\x0b\x32\x10.mtl.v1.TaskStat\x12\x13\n\x0bgrad_cosine\x18\x03 \x03(\x01\x12\x17\n\x0fgradient_source\x18\x04 \x01(\t\x12\x1f\n\x05state\x18\x05 \x01(\x0e\x32\x10.mtl.v1.JobState2\xe6\x06\n\x0c\x44\x65\x62ugService\x12L\n\rSetBreakpoint\x12\x1c.mtl.v1.SetBreakpointRequest\x1a\x1d.mtl.v1.SetBreakpointResponse\x12R\n\x0fListBreakpoints\x12\x1e.mtl.v1.ListBreakpointsRequest\x1a\x1f.mtl.v1.ListBreakpointsResponse\x12U\n\x10\x44\x65leteBreakpoint\x12\x1f.mtl.v1.DeleteBreakpointRequest\x1a .mtl.v1.DeleteBreakpointResponse\x12=\n\x08PauseJob\x12\x17.mtl.v1.PauseJobRequest\x1a\x18.mtl.v1.PauseJobResponse\x12@\n\tResumeJob\x12\x18.mtl.v1.ResumeJobRequest\x1a\x19.mtl.v1.ResumeJobResponse\x12:\n\x07StepJob\x12\x16.mtl.v1.StepJobRequest\x1a\x17.mtl.v1.StepJobResponse\x12T\n\x0fSnapshotTensors\x12\x1e.mtl.v1.SnapshotTensorsRequest\x1a\x1f.mtl.v1.SnapshotTensorsResponse0\x01\x12X\n\x11\x41\x64justLossWeights\x12 .mtl.v1.AdjustLossWeightsRequest\x1a!.mtl.v1.AdjustLossWeightsResponse\x12R\n\x0fSetLearningRate\x12\x1e.mtl.v1.SetLearningRateRequest\x1a\x1f.mtl.v1.SetLearningRateResponse\x12Q\n\x0e\x43\x61ptureProfile\x12\x1d.mtl.v1.CaptureProfileRequest\x1a\x1e.mtl.v1.CaptureProfileResponse0\x01\x12I\n\x0cGetTaskStats\x12\x1b.mtl.v1.GetTaskStatsRequest\x1a\x1c.mtl.v1.GetTaskStatsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -64,37 +64,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STEPJOBRESPONSE']._serialized_start=674
   _globals['_STEPJOBRESPONSE']._serialized_end=705
   _globals['_SNAPSHOTTENSORSREQUEST']._serialized_start=707
-  _globals['_SNAPSHOTTENSORSREQUEST']._serialized_end=807
-  _globals['_SNAPSHOTTENSORSRESPONSE']._serialized_start=810
-  _globals['_SNAPSHOTTENSORSRESPONSE']._serialized_end=938
-  _globals['_ADJUSTLOSSWEIGHTSREQUEST']._serialized_start=941
-  _globals['_ADJUSTLOSSWEIGHTSREQUEST']._serialized_end=1095
-  _globals['_ADJUSTLOSSWEIGHTSREQUEST_WEIGHTSENTRY']._serialized_start=1049
-  _globals['_ADJUSTLOSSWEIGHTSREQUEST_WEIGHTSENTRY']._serialized_end=1095
-  _globals['_ADJUSTLOSSWEIGHTSRESPONSE']._serialized_start=1098
-  _globals['_ADJUSTLOSSWEIGHTSRESPONSE']._serialized_end=1395
-  _globals['_ADJUSTLOSSWEIGHTSRESPONSE_OLDWEIGHTSENTRY']._serialized_start=1295
-  _globals['_ADJUSTLOSSWEIGHTSRESPONSE_OLDWEIGHTSENTRY']._serialized_end=1344
-  _globals['_ADJUSTLOSSWEIGHTSRESPONSE_NEWWEIGHTSENTRY']._serialized_start=1346
-  _globals['_ADJUSTLOSSWEIGHTSRESPONSE_NEWWEIGHTSENTRY']._serialized_end=1395
-  _globals['_SETLEARNINGRATEREQUEST']._serialized_start=1397
-  _globals['_SETLEARNINGRATEREQUEST']._serialized_end=1460
-  _globals['_SETLEARNINGRATERESPONSE']._serialized_start=1462
-  _globals['_SETLEARNINGRATERESPONSE']._serialized_end=1565
-  _globals['_CAPTUREPROFILEREQUEST']._serialized_start=1567
-  _globals['_CAPTUREPROFILEREQUEST']._serialized_end=1692
-  _globals['_CAPTUREPROFILERESPONSE']._serialized_start=1694
-  _globals['_CAPTUREPROFILERESPONSE']._serialized_end=1795
-  _globals['_PROFILESUMMARY']._serialized_start=1797
-  _globals['_PROFILESUMMARY']._serialized_end=1910
-  _globals['_PROFILEDOP']._serialized_start=1912
-  _globals['_PROFILEDOP']._serialized_end=2029
-  _globals['_GETTASKSTATSREQUEST']._serialized_start=2031
-  _globals['_GETTASKSTATSREQUEST']._serialized_end=2068
-  _globals['_TASKSTAT']._serialized_start=2070
-  _globals['_TASKSTAT']._serialized_end=2166
-  _globals['_GETTASKSTATSRESPONSE']._serialized_start=2169
-  _globals['_GETTASKSTATSRESPONSE']._serialized_end=2317
-  _globals['_DEBUGSERVICE']._serialized_start=2320
-  _globals['_DEBUGSERVICE']._serialized_end=3190
+  _globals['_SNAPSHOTTENSORSREQUEST']._serialized_end=821
+  _globals['_SNAPSHOTTENSORSRESPONSE']._serialized_start=824
+  _globals['_SNAPSHOTTENSORSRESPONSE']._serialized_end=952
+  _globals['_ADJUSTLOSSWEIGHTSREQUEST']._serialized_start=955
+  _globals['_ADJUSTLOSSWEIGHTSREQUEST']._serialized_end=1109
+  _globals['_ADJUSTLOSSWEIGHTSREQUEST_WEIGHTSENTRY']._serialized_start=1063
+  _globals['_ADJUSTLOSSWEIGHTSREQUEST_WEIGHTSENTRY']._serialized_end=1109
+  _globals['_ADJUSTLOSSWEIGHTSRESPONSE']._serialized_start=1112
+  _globals['_ADJUSTLOSSWEIGHTSRESPONSE']._serialized_end=1409
+  _globals['_ADJUSTLOSSWEIGHTSRESPONSE_OLDWEIGHTSENTRY']._serialized_start=1309
+  _globals['_ADJUSTLOSSWEIGHTSRESPONSE_OLDWEIGHTSENTRY']._serialized_end=1358
+  _globals['_ADJUSTLOSSWEIGHTSRESPONSE_NEWWEIGHTSENTRY']._serialized_start=1360
+  _globals['_ADJUSTLOSSWEIGHTSRESPONSE_NEWWEIGHTSENTRY']._serialized_end=1409
+  _globals['_SETLEARNINGRATEREQUEST']._serialized_start=1411
+  _globals['_SETLEARNINGRATEREQUEST']._serialized_end=1474
+  _globals['_SETLEARNINGRATERESPONSE']._serialized_start=1476
+  _globals['_SETLEARNINGRATERESPONSE']._serialized_end=1579
+  _globals['_CAPTUREPROFILEREQUEST']._serialized_start=1581
+  _globals['_CAPTUREPROFILEREQUEST']._serialized_end=1706
+  _globals['_CAPTUREPROFILERESPONSE']._serialized_start=1708
+  _globals['_CAPTUREPROFILERESPONSE']._serialized_end=1809
+  _globals['_PROFILESUMMARY']._serialized_start=1811
+  _globals['_PROFILESUMMARY']._serialized_end=1924
+  _globals['_PROFILEDOP']._serialized_start=1926
+  _globals['_PROFILEDOP']._serialized_end=2043
+  _globals['_GETTASKSTATSREQUEST']._serialized_start=2045
+  _globals['_GETTASKSTATSREQUEST']._serialized_end=2082
+  _globals['_TASKSTAT']._serialized_start=2084
+  _globals['_TASKSTAT']._serialized_end=2180
+  _globals['_GETTASKSTATSRESPONSE']._serialized_start=2183
+  _globals['_GETTASKSTATSRESPONSE']._serialized_end=2331
+  _globals['_DEBUGSERVICE']._serialized_start=2334
+  _globals['_DEBUGSERVICE']._serialized_end=3204
 # @@protoc_insertion_point(module_scope)

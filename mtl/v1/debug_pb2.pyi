@@ -89,16 +89,18 @@ class StepJobResponse(_message.Message):
     def __init__(self, step: _Optional[int] = ...) -> None: ...
 
 class SnapshotTensorsRequest(_message.Message):
-    __slots__ = ("job_id", "selectors", "include_data", "max_bytes")
+    __slots__ = ("job_id", "selectors", "include_data", "max_bytes", "rank")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     SELECTORS_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_DATA_FIELD_NUMBER: _ClassVar[int]
     MAX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    RANK_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     selectors: _containers.RepeatedScalarFieldContainer[str]
     include_data: bool
     max_bytes: int
-    def __init__(self, job_id: _Optional[str] = ..., selectors: _Optional[_Iterable[str]] = ..., include_data: _Optional[bool] = ..., max_bytes: _Optional[int] = ...) -> None: ...
+    rank: int
+    def __init__(self, job_id: _Optional[str] = ..., selectors: _Optional[_Iterable[str]] = ..., include_data: _Optional[bool] = ..., max_bytes: _Optional[int] = ..., rank: _Optional[int] = ...) -> None: ...
 
 class SnapshotTensorsResponse(_message.Message):
     __slots__ = ("step", "tensor", "chunk")

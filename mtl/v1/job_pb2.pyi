@@ -32,7 +32,7 @@ JOB_STATE_FAILED: JobState
 JOB_STATE_CANCELLED: JobState
 
 class Job(_message.Message):
-    __slots__ = ("id", "spec", "state", "message", "step", "attempt", "worker_id", "create_time", "start_time", "end_time", "task_losses", "task_weights", "environment", "spec_sha256", "breakpoints", "num_breakpoints_set", "pause_time", "pause", "paused_seconds", "fork_origin")
+    __slots__ = ("id", "spec", "state", "message", "step", "attempt", "worker_id", "create_time", "start_time", "end_time", "task_losses", "task_weights", "environment", "spec_sha256", "breakpoints", "num_breakpoints_set", "pause_time", "pause", "paused_seconds", "fork_origin", "rank_worker_ids")
     class TaskLossesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +67,7 @@ class Job(_message.Message):
     PAUSE_FIELD_NUMBER: _ClassVar[int]
     PAUSED_SECONDS_FIELD_NUMBER: _ClassVar[int]
     FORK_ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    RANK_WORKER_IDS_FIELD_NUMBER: _ClassVar[int]
     id: str
     spec: _spec_pb2.JobSpec
     state: JobState
@@ -87,7 +88,8 @@ class Job(_message.Message):
     pause: _debug_types_pb2.Paused
     paused_seconds: float
     fork_origin: ForkOrigin
-    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[_spec_pb2.JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., message: _Optional[str] = ..., step: _Optional[int] = ..., attempt: _Optional[int] = ..., worker_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., task_losses: _Optional[_Mapping[str, float]] = ..., task_weights: _Optional[_Mapping[str, float]] = ..., environment: _Optional[_Union[JobEnvironment, _Mapping]] = ..., spec_sha256: _Optional[str] = ..., breakpoints: _Optional[_Iterable[_Union[_debug_types_pb2.Breakpoint, _Mapping]]] = ..., num_breakpoints_set: _Optional[int] = ..., pause_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pause: _Optional[_Union[_debug_types_pb2.Paused, _Mapping]] = ..., paused_seconds: _Optional[float] = ..., fork_origin: _Optional[_Union[ForkOrigin, _Mapping]] = ...) -> None: ...
+    rank_worker_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[_spec_pb2.JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., message: _Optional[str] = ..., step: _Optional[int] = ..., attempt: _Optional[int] = ..., worker_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., task_losses: _Optional[_Mapping[str, float]] = ..., task_weights: _Optional[_Mapping[str, float]] = ..., environment: _Optional[_Union[JobEnvironment, _Mapping]] = ..., spec_sha256: _Optional[str] = ..., breakpoints: _Optional[_Iterable[_Union[_debug_types_pb2.Breakpoint, _Mapping]]] = ..., num_breakpoints_set: _Optional[int] = ..., pause_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pause: _Optional[_Union[_debug_types_pb2.Paused, _Mapping]] = ..., paused_seconds: _Optional[float] = ..., fork_origin: _Optional[_Union[ForkOrigin, _Mapping]] = ..., rank_worker_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ForkOrigin(_message.Message):
     __slots__ = ("parent_job_id", "step", "checkpoint_path")

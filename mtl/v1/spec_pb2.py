@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from mtl.v1 import debug_types_pb2 as mtl_dot_v1_dot_debug__types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11mtl/v1/spec.proto\x12\x06mtl.v1\x1a\x18mtl/v1/debug_types.proto\"\xbb\x05\n\x07JobSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12&\n\x07problem\x18\x02 \x01(\x0b\x32\x15.mtl.v1.ProblemConfig\x12\"\n\x05model\x18\x03 \x01(\x0b\x32\x13.mtl.v1.ModelConfig\x12\r\n\x05tasks\x18\x04 \x03(\t\x12\x36\n\x0closs_weights\x18\x05 \x03(\x0b\x32 .mtl.v1.JobSpec.LossWeightsEntry\x12*\n\tweighting\x18\x06 \x01(\x0b\x32\x17.mtl.v1.WeightingConfig\x12*\n\toptimizer\x18\x07 \x01(\x0b\x32\x17.mtl.v1.OptimizerConfig\x12\r\n\x05steps\x18\x08 \x01(\x03\x12\x12\n\nbatch_size\x18\t \x01(\x03\x12\x0c\n\x04seed\x18\n \x01(\x03\x12\x17\n\x0freport_interval\x18\x0b \x01(\x03\x12\x1b\n\x13\x63heckpoint_interval\x18\x0c \x01(\x03\x12\x0e\n\x06\x64\x65vice\x18\r \x01(\t\x12\'\n\x0b\x62reakpoints\x18\x0e \x03(\x0b\x32\x12.mtl.v1.Breakpoint\x12\x16\n\x0estats_interval\x18\x0f \x01(\x03\x12\x19\n\x11\x64isable_nan_guard\x18\x10 \x01(\x08\x12\x15\n\reval_interval\x18\x11 \x01(\x03\x12G\n\x15single_task_baselines\x18\x12 \x03(\x0b\x32(.mtl.v1.JobSpec.SingleTaskBaselinesEntry\x12\x14\n\x0cmax_attempts\x18\x13 \x01(\x03\x1a\x32\n\x10LossWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a:\n\x18SingleTaskBaselinesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x93\x01\n\rProblemConfig\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nentrypoint\x18\x02 \x01(\t\x12\x31\n\x06params\x18\x03 \x03(\x0b\x32!.mtl.v1.ProblemConfig.ParamsEntry\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x83\x01\n\x0bModelConfig\x12\x14\n\x0c\x61rchitecture\x18\x01 \x01(\t\x12/\n\x06params\x18\x02 \x03(\x0b\x32\x1f.mtl.v1.ModelConfig.ParamsEntry\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xa0\x01\n\x0fWeightingConfig\x12\x10\n\x08strategy\x18\x01 \x01(\t\x12\x33\n\x06params\x18\x02 \x03(\x0b\x32#.mtl.v1.WeightingConfig.ParamsEntry\x12\x17\n\x0fgradient_source\x18\x03 \x01(\t\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"^\n\x0fOptimizerConfig\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rlearning_rate\x18\x02 \x01(\x01\x12\x10\n\x08momentum\x18\x03 \x01(\x01\x12\x14\n\x0cweight_decay\x18\x04 \x01(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11mtl/v1/spec.proto\x12\x06mtl.v1\x1a\x18mtl/v1/debug_types.proto\"\xeb\x05\n\x07JobSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12&\n\x07problem\x18\x02 \x01(\x0b\x32\x15.mtl.v1.ProblemConfig\x12\"\n\x05model\x18\x03 \x01(\x0b\x32\x13.mtl.v1.ModelConfig\x12\r\n\x05tasks\x18\x04 \x03(\t\x12\x36\n\x0closs_weights\x18\x05 \x03(\x0b\x32 .mtl.v1.JobSpec.LossWeightsEntry\x12*\n\tweighting\x18\x06 \x01(\x0b\x32\x17.mtl.v1.WeightingConfig\x12*\n\toptimizer\x18\x07 \x01(\x0b\x32\x17.mtl.v1.OptimizerConfig\x12\r\n\x05steps\x18\x08 \x01(\x03\x12\x12\n\nbatch_size\x18\t \x01(\x03\x12\x0c\n\x04seed\x18\n \x01(\x03\x12\x17\n\x0freport_interval\x18\x0b \x01(\x03\x12\x1b\n\x13\x63heckpoint_interval\x18\x0c \x01(\x03\x12\x0e\n\x06\x64\x65vice\x18\r \x01(\t\x12\'\n\x0b\x62reakpoints\x18\x0e \x03(\x0b\x32\x12.mtl.v1.Breakpoint\x12\x16\n\x0estats_interval\x18\x0f \x01(\x03\x12\x19\n\x11\x64isable_nan_guard\x18\x10 \x01(\x08\x12\x15\n\reval_interval\x18\x11 \x01(\x03\x12G\n\x15single_task_baselines\x18\x12 \x03(\x0b\x32(.mtl.v1.JobSpec.SingleTaskBaselinesEntry\x12\x14\n\x0cmax_attempts\x18\x13 \x01(\x03\x12.\n\x0b\x64istributed\x18\x14 \x01(\x0b\x32\x19.mtl.v1.DistributedConfig\x1a\x32\n\x10LossWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a:\n\x18SingleTaskBaselinesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"8\n\x11\x44istributedConfig\x12\x12\n\nworld_size\x18\x01 \x01(\x05\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\"\x93\x01\n\rProblemConfig\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nentrypoint\x18\x02 \x01(\t\x12\x31\n\x06params\x18\x03 \x03(\x0b\x32!.mtl.v1.ProblemConfig.ParamsEntry\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x83\x01\n\x0bModelConfig\x12\x14\n\x0c\x61rchitecture\x18\x01 \x01(\t\x12/\n\x06params\x18\x02 \x03(\x0b\x32\x1f.mtl.v1.ModelConfig.ParamsEntry\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xa0\x01\n\x0fWeightingConfig\x12\x10\n\x08strategy\x18\x01 \x01(\t\x12\x33\n\x06params\x18\x02 \x03(\x0b\x32#.mtl.v1.WeightingConfig.ParamsEntry\x12\x17\n\x0fgradient_source\x18\x03 \x01(\t\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"^\n\x0fOptimizerConfig\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rlearning_rate\x18\x02 \x01(\x01\x12\x10\n\x08momentum\x18\x03 \x01(\x01\x12\x14\n\x0cweight_decay\x18\x04 \x01(\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,23 +43,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WEIGHTINGCONFIG_PARAMSENTRY']._loaded_options = None
   _globals['_WEIGHTINGCONFIG_PARAMSENTRY']._serialized_options = b'8\001'
   _globals['_JOBSPEC']._serialized_start=56
-  _globals['_JOBSPEC']._serialized_end=755
-  _globals['_JOBSPEC_LOSSWEIGHTSENTRY']._serialized_start=645
-  _globals['_JOBSPEC_LOSSWEIGHTSENTRY']._serialized_end=695
-  _globals['_JOBSPEC_SINGLETASKBASELINESENTRY']._serialized_start=697
-  _globals['_JOBSPEC_SINGLETASKBASELINESENTRY']._serialized_end=755
-  _globals['_PROBLEMCONFIG']._serialized_start=758
-  _globals['_PROBLEMCONFIG']._serialized_end=905
-  _globals['_PROBLEMCONFIG_PARAMSENTRY']._serialized_start=860
-  _globals['_PROBLEMCONFIG_PARAMSENTRY']._serialized_end=905
-  _globals['_MODELCONFIG']._serialized_start=908
-  _globals['_MODELCONFIG']._serialized_end=1039
-  _globals['_MODELCONFIG_PARAMSENTRY']._serialized_start=860
-  _globals['_MODELCONFIG_PARAMSENTRY']._serialized_end=905
-  _globals['_WEIGHTINGCONFIG']._serialized_start=1042
-  _globals['_WEIGHTINGCONFIG']._serialized_end=1202
-  _globals['_WEIGHTINGCONFIG_PARAMSENTRY']._serialized_start=860
-  _globals['_WEIGHTINGCONFIG_PARAMSENTRY']._serialized_end=905
-  _globals['_OPTIMIZERCONFIG']._serialized_start=1204
-  _globals['_OPTIMIZERCONFIG']._serialized_end=1298
+  _globals['_JOBSPEC']._serialized_end=803
+  _globals['_JOBSPEC_LOSSWEIGHTSENTRY']._serialized_start=693
+  _globals['_JOBSPEC_LOSSWEIGHTSENTRY']._serialized_end=743
+  _globals['_JOBSPEC_SINGLETASKBASELINESENTRY']._serialized_start=745
+  _globals['_JOBSPEC_SINGLETASKBASELINESENTRY']._serialized_end=803
+  _globals['_DISTRIBUTEDCONFIG']._serialized_start=805
+  _globals['_DISTRIBUTEDCONFIG']._serialized_end=861
+  _globals['_PROBLEMCONFIG']._serialized_start=864
+  _globals['_PROBLEMCONFIG']._serialized_end=1011
+  _globals['_PROBLEMCONFIG_PARAMSENTRY']._serialized_start=966
+  _globals['_PROBLEMCONFIG_PARAMSENTRY']._serialized_end=1011
+  _globals['_MODELCONFIG']._serialized_start=1014
+  _globals['_MODELCONFIG']._serialized_end=1145
+  _globals['_MODELCONFIG_PARAMSENTRY']._serialized_start=966
+  _globals['_MODELCONFIG_PARAMSENTRY']._serialized_end=1011
+  _globals['_WEIGHTINGCONFIG']._serialized_start=1148
+  _globals['_WEIGHTINGCONFIG']._serialized_end=1308
+  _globals['_WEIGHTINGCONFIG_PARAMSENTRY']._serialized_start=966
+  _globals['_WEIGHTINGCONFIG_PARAMSENTRY']._serialized_end=1011
+  _globals['_OPTIMIZERCONFIG']._serialized_start=1310
+  _globals['_OPTIMIZERCONFIG']._serialized_end=1404
 # @@protoc_insertion_point(module_scope)

@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class JobSpec(_message.Message):
-    __slots__ = ("name", "problem", "model", "tasks", "loss_weights", "weighting", "optimizer", "steps", "batch_size", "seed", "report_interval", "checkpoint_interval", "device", "breakpoints", "stats_interval", "disable_nan_guard", "eval_interval", "single_task_baselines", "max_attempts")
+    __slots__ = ("name", "problem", "model", "tasks", "loss_weights", "weighting", "optimizer", "steps", "batch_size", "seed", "report_interval", "checkpoint_interval", "device", "breakpoints", "stats_interval", "disable_nan_guard", "eval_interval", "single_task_baselines", "max_attempts", "distributed")
     class LossWeightsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -42,6 +42,7 @@ class JobSpec(_message.Message):
     EVAL_INTERVAL_FIELD_NUMBER: _ClassVar[int]
     SINGLE_TASK_BASELINES_FIELD_NUMBER: _ClassVar[int]
     MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    DISTRIBUTED_FIELD_NUMBER: _ClassVar[int]
     name: str
     problem: ProblemConfig
     model: ModelConfig
@@ -61,7 +62,16 @@ class JobSpec(_message.Message):
     eval_interval: int
     single_task_baselines: _containers.ScalarMap[str, float]
     max_attempts: int
-    def __init__(self, name: _Optional[str] = ..., problem: _Optional[_Union[ProblemConfig, _Mapping]] = ..., model: _Optional[_Union[ModelConfig, _Mapping]] = ..., tasks: _Optional[_Iterable[str]] = ..., loss_weights: _Optional[_Mapping[str, float]] = ..., weighting: _Optional[_Union[WeightingConfig, _Mapping]] = ..., optimizer: _Optional[_Union[OptimizerConfig, _Mapping]] = ..., steps: _Optional[int] = ..., batch_size: _Optional[int] = ..., seed: _Optional[int] = ..., report_interval: _Optional[int] = ..., checkpoint_interval: _Optional[int] = ..., device: _Optional[str] = ..., breakpoints: _Optional[_Iterable[_Union[_debug_types_pb2.Breakpoint, _Mapping]]] = ..., stats_interval: _Optional[int] = ..., disable_nan_guard: _Optional[bool] = ..., eval_interval: _Optional[int] = ..., single_task_baselines: _Optional[_Mapping[str, float]] = ..., max_attempts: _Optional[int] = ...) -> None: ...
+    distributed: DistributedConfig
+    def __init__(self, name: _Optional[str] = ..., problem: _Optional[_Union[ProblemConfig, _Mapping]] = ..., model: _Optional[_Union[ModelConfig, _Mapping]] = ..., tasks: _Optional[_Iterable[str]] = ..., loss_weights: _Optional[_Mapping[str, float]] = ..., weighting: _Optional[_Union[WeightingConfig, _Mapping]] = ..., optimizer: _Optional[_Union[OptimizerConfig, _Mapping]] = ..., steps: _Optional[int] = ..., batch_size: _Optional[int] = ..., seed: _Optional[int] = ..., report_interval: _Optional[int] = ..., checkpoint_interval: _Optional[int] = ..., device: _Optional[str] = ..., breakpoints: _Optional[_Iterable[_Union[_debug_types_pb2.Breakpoint, _Mapping]]] = ..., stats_interval: _Optional[int] = ..., disable_nan_guard: _Optional[bool] = ..., eval_interval: _Optional[int] = ..., single_task_baselines: _Optional[_Mapping[str, float]] = ..., max_attempts: _Optional[int] = ..., distributed: _Optional[_Union[DistributedConfig, _Mapping]] = ...) -> None: ...
+
+class DistributedConfig(_message.Message):
+    __slots__ = ("world_size", "backend")
+    WORLD_SIZE_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    world_size: int
+    backend: str
+    def __init__(self, world_size: _Optional[int] = ..., backend: _Optional[str] = ...) -> None: ...
 
 class ProblemConfig(_message.Message):
     __slots__ = ("name", "entrypoint", "params")

@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class WorkerMessage(_message.Message):
-    __slots__ = ("register", "heartbeat", "job_started", "step_report", "checkpoint_saved", "job_finished", "debug_reply", "job_event")
+    __slots__ = ("register", "heartbeat", "job_started", "step_report", "checkpoint_saved", "job_finished", "debug_reply", "job_event", "rendezvous")
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     JOB_STARTED_FIELD_NUMBER: _ClassVar[int]
@@ -20,6 +20,7 @@ class WorkerMessage(_message.Message):
     JOB_FINISHED_FIELD_NUMBER: _ClassVar[int]
     DEBUG_REPLY_FIELD_NUMBER: _ClassVar[int]
     JOB_EVENT_FIELD_NUMBER: _ClassVar[int]
+    RENDEZVOUS_FIELD_NUMBER: _ClassVar[int]
     register: RegisterWorker
     heartbeat: Heartbeat
     job_started: JobStarted
@@ -28,21 +29,24 @@ class WorkerMessage(_message.Message):
     job_finished: JobFinished
     debug_reply: DebugReply
     job_event: JobEventReport
-    def __init__(self, register: _Optional[_Union[RegisterWorker, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., job_started: _Optional[_Union[JobStarted, _Mapping]] = ..., step_report: _Optional[_Union[JobStepReport, _Mapping]] = ..., checkpoint_saved: _Optional[_Union[JobCheckpointSaved, _Mapping]] = ..., job_finished: _Optional[_Union[JobFinished, _Mapping]] = ..., debug_reply: _Optional[_Union[DebugReply, _Mapping]] = ..., job_event: _Optional[_Union[JobEventReport, _Mapping]] = ...) -> None: ...
+    rendezvous: JobRendezvous
+    def __init__(self, register: _Optional[_Union[RegisterWorker, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., job_started: _Optional[_Union[JobStarted, _Mapping]] = ..., step_report: _Optional[_Union[JobStepReport, _Mapping]] = ..., checkpoint_saved: _Optional[_Union[JobCheckpointSaved, _Mapping]] = ..., job_finished: _Optional[_Union[JobFinished, _Mapping]] = ..., debug_reply: _Optional[_Union[DebugReply, _Mapping]] = ..., job_event: _Optional[_Union[JobEventReport, _Mapping]] = ..., rendezvous: _Optional[_Union[JobRendezvous, _Mapping]] = ...) -> None: ...
 
 class ServiceMessage(_message.Message):
-    __slots__ = ("registered", "assign_job", "stop_job", "shutdown", "debug_command")
+    __slots__ = ("registered", "assign_job", "stop_job", "shutdown", "debug_command", "rendezvous")
     REGISTERED_FIELD_NUMBER: _ClassVar[int]
     ASSIGN_JOB_FIELD_NUMBER: _ClassVar[int]
     STOP_JOB_FIELD_NUMBER: _ClassVar[int]
     SHUTDOWN_FIELD_NUMBER: _ClassVar[int]
     DEBUG_COMMAND_FIELD_NUMBER: _ClassVar[int]
+    RENDEZVOUS_FIELD_NUMBER: _ClassVar[int]
     registered: WorkerRegistered
     assign_job: AssignJob
     stop_job: StopJob
     shutdown: ShutdownWorker
     debug_command: DebugCommand
-    def __init__(self, registered: _Optional[_Union[WorkerRegistered, _Mapping]] = ..., assign_job: _Optional[_Union[AssignJob, _Mapping]] = ..., stop_job: _Optional[_Union[StopJob, _Mapping]] = ..., shutdown: _Optional[_Union[ShutdownWorker, _Mapping]] = ..., debug_command: _Optional[_Union[DebugCommand, _Mapping]] = ...) -> None: ...
+    rendezvous: JobRendezvous
+    def __init__(self, registered: _Optional[_Union[WorkerRegistered, _Mapping]] = ..., assign_job: _Optional[_Union[AssignJob, _Mapping]] = ..., stop_job: _Optional[_Union[StopJob, _Mapping]] = ..., shutdown: _Optional[_Union[ShutdownWorker, _Mapping]] = ..., debug_command: _Optional[_Union[DebugCommand, _Mapping]] = ..., rendezvous: _Optional[_Union[JobRendezvous, _Mapping]] = ...) -> None: ...
 
 class RegisterWorker(_message.Message):
     __slots__ = ("worker_id", "hostname", "device", "device_name", "running_job_id")
@@ -93,16 +97,18 @@ class JobCheckpointSaved(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., checkpoint: _Optional[_Union[_job_pb2.CheckpointSaved, _Mapping]] = ...) -> None: ...
 
 class JobFinished(_message.Message):
-    __slots__ = ("job_id", "state", "message", "final_step")
+    __slots__ = ("job_id", "state", "message", "final_step", "rank_lost")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     FINAL_STEP_FIELD_NUMBER: _ClassVar[int]
+    RANK_LOST_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     state: _job_pb2.JobState
     message: str
     final_step: int
-    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[_job_pb2.JobState, str]] = ..., message: _Optional[str] = ..., final_step: _Optional[int] = ...) -> None: ...
+    rank_lost: bool
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[_job_pb2.JobState, str]] = ..., message: _Optional[str] = ..., final_step: _Optional[int] = ..., rank_lost: _Optional[bool] = ...) -> None: ...
 
 class WorkerRegistered(_message.Message):
     __slots__ = ("heartbeat_interval_seconds",)
@@ -111,20 +117,32 @@ class WorkerRegistered(_message.Message):
     def __init__(self, heartbeat_interval_seconds: _Optional[float] = ...) -> None: ...
 
 class AssignJob(_message.Message):
-    __slots__ = ("job_id", "spec", "attempt", "resume_checkpoint_path", "breakpoints", "fork_origin")
+    __slots__ = ("job_id", "spec", "attempt", "resume_checkpoint_path", "breakpoints", "fork_origin", "rank")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     RESUME_CHECKPOINT_PATH_FIELD_NUMBER: _ClassVar[int]
     BREAKPOINTS_FIELD_NUMBER: _ClassVar[int]
     FORK_ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    RANK_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     spec: _spec_pb2.JobSpec
     attempt: int
     resume_checkpoint_path: str
     breakpoints: _containers.RepeatedCompositeFieldContainer[_debug_types_pb2.Breakpoint]
     fork_origin: _job_pb2.ForkOrigin
-    def __init__(self, job_id: _Optional[str] = ..., spec: _Optional[_Union[_spec_pb2.JobSpec, _Mapping]] = ..., attempt: _Optional[int] = ..., resume_checkpoint_path: _Optional[str] = ..., breakpoints: _Optional[_Iterable[_Union[_debug_types_pb2.Breakpoint, _Mapping]]] = ..., fork_origin: _Optional[_Union[_job_pb2.ForkOrigin, _Mapping]] = ...) -> None: ...
+    rank: int
+    def __init__(self, job_id: _Optional[str] = ..., spec: _Optional[_Union[_spec_pb2.JobSpec, _Mapping]] = ..., attempt: _Optional[int] = ..., resume_checkpoint_path: _Optional[str] = ..., breakpoints: _Optional[_Iterable[_Union[_debug_types_pb2.Breakpoint, _Mapping]]] = ..., fork_origin: _Optional[_Union[_job_pb2.ForkOrigin, _Mapping]] = ..., rank: _Optional[int] = ...) -> None: ...
+
+class JobRendezvous(_message.Message):
+    __slots__ = ("job_id", "attempt", "address")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    attempt: int
+    address: str
+    def __init__(self, job_id: _Optional[str] = ..., attempt: _Optional[int] = ..., address: _Optional[str] = ...) -> None: ...
 
 class StopJob(_message.Message):
     __slots__ = ("job_id", "reason")

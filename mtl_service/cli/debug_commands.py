@@ -131,6 +131,9 @@ def _add_snapshot_parser(commands: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="also write the tensors to FILE (.safetensors or .pt)",
     )
+    snapshot.add_argument(
+        "--rank", type=int, default=0, help="rank of a distributed job to snapshot (default 0)"
+    )
 
 
 def _add_profile_parser(commands: argparse._SubParsersAction) -> None:
@@ -200,7 +203,9 @@ def cmd_step(client: MtlClient, args: argparse.Namespace) -> int:
 
 def cmd_snapshot(client: MtlClient, args: argparse.Namespace) -> int:
     include_data = args.data or args.output is not None
-    snapshot = client.snapshot(args.job_id, args.selectors, include_data=include_data)
+    snapshot = client.snapshot(
+        args.job_id, args.selectors, include_data=include_data, rank=args.rank
+    )
     print(f"step {snapshot.step}")
     print(render.tensor_table(list(snapshot.infos.values())))
     if include_data:

@@ -90,6 +90,13 @@ def _pause_lines(job: job_pb2.Job) -> list[str]:
     return lines
 
 
+def _workers(job: job_pb2.Job) -> str:
+    """The job's worker, or for a distributed job each rank's."""
+    if len(job.rank_worker_ids) > 1:
+        return ", ".join(f"rank {r}: {w}" for r, w in enumerate(job.rank_worker_ids))
+    return job.worker_id or "-"
+
+
 def job_details(job: job_pb2.Job) -> str:
     """A job as `key: value` lines, the environment included."""
     lines = [
@@ -98,7 +105,7 @@ def job_details(job: job_pb2.Job) -> str:
         f"state:       {state_name(job.state)}" + (f" ({job.message})" if job.message else ""),
         f"step:        {job.step}/{job.spec.steps}",
         f"attempt:     {job.attempt}",
-        f"worker:      {job.worker_id or '-'}",
+        f"worker:      {_workers(job)}",
         f"problem:     {job.spec.problem.name or job.spec.problem.entrypoint}",
         f"tasks:       {', '.join(job.spec.tasks)}",
         f"weighting:   {job.spec.weighting.strategy}",

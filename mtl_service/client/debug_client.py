@@ -215,11 +215,17 @@ class DebugCalls:
         *,
         include_data: bool = False,
         max_bytes: int = 0,
+        rank: int = 0,
     ) -> Snapshot:
         """Statistics (and with include_data, the data) of the tensors `selectors` pick,
-        e.g. ["grad:trunk.*", "loss:*"]; max_bytes 0 means the service's default."""
+        e.g. ["grad:trunk.*", "loss:*"]; max_bytes 0 means the service's default;
+        `rank` picks the rank of a distributed job."""
         request = debug_pb2.SnapshotTensorsRequest(
-            job_id=job_id, selectors=list(selectors), include_data=include_data, max_bytes=max_bytes
+            job_id=job_id,
+            selectors=list(selectors),
+            include_data=include_data,
+            max_bytes=max_bytes,
+            rank=rank,
         )
         responses = self._stream(
             self.debug.SnapshotTensors, request, timeout_seconds=self.debug_timeout_seconds

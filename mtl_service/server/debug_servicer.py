@@ -120,6 +120,14 @@ class DebugServicer(debug_pb2_grpc.DebugServiceServicer):
                 raise _invalid(f"selectors[{index}]", problem)
         if request.max_bytes < 0:
             raise _invalid("max_bytes", f"must be >= 0, got {request.max_bytes}")
+        if request.rank:
+            world_size = (await self.jobs.get(request.job_id)).spec.distributed.world_size
+            if not 0 <= request.rank < max(world_size, 1):
+                raise _invalid(
+                    "rank",
+                    f"must be in [0, {max(world_size, 1) - 1}] (the job's ranks), "
+                    f"got {request.rank}",
+                )
         forwarded = debug_pb2.SnapshotTensorsRequest()
         forwarded.CopyFrom(request)
         forwarded.max_bytes = request.max_bytes or DEFAULT_SNAPSHOT_MAX_BYTES

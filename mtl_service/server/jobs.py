@@ -122,49 +122,62 @@ class JobManager:
                 raise FailedPrecondition(
                     f"job {job_id} already ended as {_state_name(job.state)}; nothing to cancel"
                 )
-            worker = self.workers.get(job.worker_id) if job.worker_id else None
-            if worker is not None and worker.job_id == job_id:
-                worker.send(
-                    worker_pb2.ServiceMessage(
-                        stop_job=worker_pb2.StopJob(job_id=job_id, reason=reason)
-                    )
-                )
+            self._stop_holders(job, reason)
             await self._transition(
                 job, job_pb2.JOB_STATE_CANCELLED, reason or "cancelled by user", message=reason
             )
         await self._after_change()
         return job
 
-    async def assign(self, job: job_pb2.Job, worker: WorkerConnection) -> None:
-        """Give a queued job to an idle worker (called by the scheduler)."""
+    async def assign(self, job: job_pb2.Job, workers: Sequence[WorkerConnection]) -> None:
+        """Give a queued job to idle workers, one per rank, rank 0 first
+        (called by the scheduler)."""
         async with self._locks[job.id]:
             current = await self.store.get_job(job.id)
             if current is None or current.state != job_pb2.JOB_STATE_QUEUED:
                 return
             checkpoint = await self.store.latest_checkpoint(job.id)
-            # No await from this check to `worker.job_id = ...`: the worker may have
+            # No await from this check to `worker.job_id = ...`: a worker may have
             # left, or taken a job, while the scheduler looked.
-            if self.workers.get(worker.worker_id) is not worker or worker.job_id is not None:
+            if any(self.workers.get(w.worker_id) is not w or w.job_id is not None for w in workers):
                 return
-            current.worker_id = worker.worker_id
-            worker.job_id = job.id
-            reason = f"assigned to worker {worker.worker_id}"
+            current.worker_id = workers[0].worker_id
+            current.rank_worker_ids[:] = [w.worker_id for w in workers] if len(workers) > 1 else []
+            for worker in workers:
+                worker.job_id = job.id
+            names = ", ".join(w.worker_id for w in workers)
+            reason = f"assigned to worker{'s' if len(workers) > 1 else ''} {names}"
             await self._transition(current, job_pb2.JOB_STATE_STARTING, reason)
-            worker.send(
-                worker_pb2.ServiceMessage(
-                    assign_job=worker_pb2.AssignJob(
-                        job_id=job.id,
-                        spec=current.spec,
-                        attempt=current.attempt,
-                        resume_checkpoint_path=checkpoint or "",
-                        breakpoints=current.breakpoints,
-                        fork_origin=current.fork_origin
-                        if current.HasField("fork_origin")
-                        else None,
+            for rank, worker in enumerate(workers):
+                worker.send(
+                    worker_pb2.ServiceMessage(
+                        assign_job=worker_pb2.AssignJob(
+                            job_id=job.id,
+                            spec=current.spec,
+                            attempt=current.attempt,
+                            resume_checkpoint_path=checkpoint or "",
+                            breakpoints=current.breakpoints,
+                            fork_origin=current.fork_origin
+                            if current.HasField("fork_origin")
+                            else None,
+                            rank=rank,
+                        )
                     )
                 )
-            )
         await self._after_change()
+
+    async def rendezvous_reported(
+        self, worker: WorkerConnection, message: worker_pb2.JobRendezvous
+    ) -> None:
+        """Rank 0's store listens: tell the job's other ranks where."""
+        async with self._locks[message.job_id]:
+            job = await self._owned_job(worker, message.job_id)
+            if job is None or job.state in TERMINAL_STATES or job.attempt != message.attempt:
+                return
+            for worker_id in job.rank_worker_ids[1:]:
+                follower = self.workers.get(worker_id)
+                if follower is not None and follower.job_id == job.id:
+                    follower.send(worker_pb2.ServiceMessage(rendezvous=message))
 
     async def job_started(self, worker: WorkerConnection, message: worker_pb2.JobStarted) -> None:
         async with self._locks[message.job_id]:
@@ -213,21 +226,37 @@ class JobManager:
         self.metrics.checkpoint_saved(message.job_id, message.checkpoint)
 
     async def job_finished(self, worker: WorkerConnection, message: worker_pb2.JobFinished) -> None:
-        """The worker let go of the job and is free again; the job ends or is requeued."""
+        """The worker let go of the job and is free again; the job ends or is
+        requeued. Of a distributed job, rank 0 says how the job ended; another
+        rank that stopped early (its worker left, or it failed) takes the whole
+        job back to the queue."""
         async with self._locks[message.job_id]:
             if worker.job_id == message.job_id:
                 worker.job_id = None
             job = await self.store.get_job(message.job_id)
             if job is not None and job.state not in TERMINAL_STATES:
                 if job.worker_id != worker.worker_id:
-                    pass  # the job moved on to another worker meanwhile
+                    await self._follower_finished(job, worker, message)
                 elif message.state == job_pb2.JOB_STATE_QUEUED:
-                    await self._requeue(job, message.message or "stopped by its worker")
+                    reason = message.message or "stopped by its worker"
+                    await self._requeue(job, reason, worker_lost=message.rank_lost)
                 elif message.state in TERMINAL_STATES:
                     job.step = max(job.step, message.final_step)
                     reason = message.message or _state_name(message.state).lower()
                     await self._transition(job, message.state, reason, message=message.message)
         await self._after_change()
+
+    async def _follower_finished(
+        self, job: job_pb2.Job, worker: WorkerConnection, message: worker_pb2.JobFinished
+    ) -> None:
+        if worker.worker_id not in job.rank_worker_ids:
+            return  # the job moved on to other workers meanwhile
+        if message.state in (job_pb2.JOB_STATE_QUEUED, job_pb2.JOB_STATE_FAILED):
+            rank = list(job.rank_worker_ids).index(worker.worker_id)
+            state = _state_name(message.state).lower()
+            reason = f"rank {rank} (worker {worker.worker_id}) stopped ({state}): {message.message}"
+            lost = message.rank_lost or message.state == job_pb2.JOB_STATE_FAILED
+            await self._requeue(job, reason, worker_lost=lost)
 
     async def requeue(self, job_id: str, reason: str, *, worker_lost: bool = False) -> None:
         """Put an active job back in the queue; with `worker_lost` (its worker
@@ -245,11 +274,14 @@ class JobManager:
             job = await self.store.get_job(job_id)
             if job is None or job.state in TERMINAL_STATES:
                 return False
-            if job.state == job_pb2.JOB_STATE_QUEUED:
+            distributed = len(job.rank_worker_ids) > 1
+            if job.state == job_pb2.JOB_STATE_QUEUED and not distributed:
                 job.worker_id = worker.worker_id
                 reason = f"worker {worker.worker_id} re-attached (still running it)"
                 await self._transition(job, job_pb2.JOB_STATE_RUNNING, reason)
-            elif job.worker_id == worker.worker_id:
+            elif job.state in ACTIVE_STATES and (
+                job.worker_id == worker.worker_id or worker.worker_id in job.rank_worker_ids
+            ):
                 reason = f"worker {worker.worker_id} re-attached"
                 await self._save(job, [_state_event(job.state, job, reason)])
             else:
@@ -277,10 +309,15 @@ class JobManager:
         """Requeue the held jobs whose worker did not re-attach within the grace period."""
         await asyncio.sleep(grace_seconds)
         for job_id in job_ids:
-            worker_id = (await self.get(job_id)).worker_id
-            worker = self.workers.get(worker_id)
-            if worker is None or worker.job_id != job_id:
-                reason = f"worker {worker_id} did not re-attach after the service restarted"
+            job = await self.get(job_id)
+            missing = [
+                worker_id
+                for worker_id in list(job.rank_worker_ids) or [job.worker_id]
+                if (worker := self.workers.get(worker_id)) is None or worker.job_id != job_id
+            ]
+            if missing:
+                names = ", ".join(missing)
+                reason = f"worker {names} did not re-attach after the service restarted"
                 await self.requeue(job_id, reason, worker_lost=True)
 
     async def update(
@@ -339,13 +376,25 @@ class JobManager:
 
     async def _requeue(self, job: job_pb2.Job, reason: str, *, worker_lost: bool = False) -> None:
         max_attempts = job.spec.max_attempts or DEFAULT_MAX_ATTEMPTS
+        if worker_lost:
+            self._stop_holders(job, reason)  # the surviving ranks of a distributed job
         if worker_lost and job.attempt >= max_attempts:
             reason = f"{reason}; gave up after attempt {job.attempt} of max_attempts {max_attempts}"
             await self._transition(job, job_pb2.JOB_STATE_FAILED, reason)
             return
         job.attempt += 1
         job.worker_id = ""
+        del job.rank_worker_ids[:]
         await self._transition(job, job_pb2.JOB_STATE_QUEUED, reason)
+
+    def _stop_holders(self, job: job_pb2.Job, reason: str) -> None:
+        """Tell the workers still running the job (every rank of a distributed
+        job) to stop it."""
+        for worker_id in list(job.rank_worker_ids) or [job.worker_id]:
+            worker = self.workers.get(worker_id)
+            if worker is not None and worker.job_id == job.id:
+                stop = worker_pb2.StopJob(job_id=job.id, reason=reason)
+                worker.send(worker_pb2.ServiceMessage(stop_job=stop))
 
     async def _transition(
         self,

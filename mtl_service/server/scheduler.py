@@ -1,4 +1,4 @@
-"""FIFO scheduling: the oldest queued job goes to the next idle worker slot."""
+"""FIFO scheduling: the oldest queued job goes to the next idle worker slots."""
 
 from __future__ import annotations
 
@@ -39,13 +39,27 @@ class Scheduler:
                 await self.schedule_once()
 
     async def schedule_once(self) -> None:
-        """Assign queued jobs, oldest first, to idle workers."""
+        """Assign queued jobs, oldest first, to idle workers.
+
+        A distributed job takes `world_size` idle workers at once. When it
+        needs more than are idle, the jobs behind it wait too, so that small
+        jobs cannot starve it; a job needing more workers than are connected at
+        all does not hold up the queue.
+        """
         idle = self.workers.idle()
         busy = len(self.workers.all()) - len(idle)
         self.jobs.metrics.set_worker_counts(busy=busy, idle=len(idle))
         if not idle:
             return
-        queued = await self.jobs.store.jobs_in_states([job_pb2.JOB_STATE_QUEUED])
-        for job, worker in zip(queued, idle, strict=False):
-            log.info("job_scheduled", job_id=job.id, worker_id=worker.worker_id)
-            await self.jobs.assign(job, worker)
+        connected = len(self.workers.all())
+        for job in await self.jobs.store.jobs_in_states([job_pb2.JOB_STATE_QUEUED]):
+            needed = max(job.spec.distributed.world_size, 1)
+            if needed > connected:
+                continue
+            if needed > len(idle):
+                return
+            placed, idle = idle[:needed], idle[needed:]
+            log.info("job_scheduled", job_id=job.id, worker_ids=[w.worker_id for w in placed])
+            await self.jobs.assign(job, placed)
+            if not idle:
+                return

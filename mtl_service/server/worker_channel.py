@@ -131,6 +131,8 @@ class WorkerChannelServicer(worker_pb2_grpc.WorkerServiceServicer):
             self.broker.deliver(message.debug_reply)
         elif kind == "job_event":
             await self.jobs.event_reported(connection, message.job_event)
+        elif kind == "rendezvous":
+            await self.jobs.rendezvous_reported(connection, message.rendezvous)
         elif kind == "register":
             log.warning("duplicate_register_ignored")
         elif kind == "heartbeat":

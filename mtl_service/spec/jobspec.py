@@ -18,6 +18,7 @@ from mtl_service.spec.catalog import ARCHITECTURES, PROBLEMS, STRATEGIES, Proble
 from mtl_service.spec.catalog.problems import NUM_TASKS, entrypoint_violation, num_tasks_violation
 from mtl_service.spec.catalog.strategies import check_strategy, default_gradient_source
 from mtl_service.spec.conditions import ConditionError, parse_condition
+from mtl_service.spec.distributed import distributed_violations, fill_distributed_defaults
 
 MAX_SPEC_TEXT_BYTES = 256 * 1024
 MAX_TASKS = 64
@@ -101,6 +102,7 @@ def with_defaults(spec: spec_pb2.JobSpec) -> spec_pb2.JobSpec:
     filled.checkpoint_interval = filled.checkpoint_interval or 100
     filled.device = filled.device or "auto"
     filled.max_attempts = filled.max_attempts or DEFAULT_MAX_ATTEMPTS
+    fill_distributed_defaults(filled)
     return filled
 
 
@@ -140,6 +142,7 @@ def _violations(spec: spec_pb2.JobSpec) -> Iterator[FieldViolation]:
     yield from _optimizer_violations(spec.optimizer)
     yield from _validation_violations(spec, problem)
     yield from _breakpoint_violations(spec, problem)
+    yield from distributed_violations(spec)
 
 
 def _problem_violations(

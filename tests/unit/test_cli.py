@@ -27,7 +27,7 @@ SURFACE = {
     "pause": ["JOB"],
     "resume": ["JOB", "--skip-step"],
     "step": ["JOB", "N", "--skip-step"],
-    "snapshot": ["JOB", "SELECTOR", "--data", "--output"],
+    "snapshot": ["JOB", "SELECTOR", "--data", "--output", "--rank"],
     "weights": ["JOB", "TASK=VALUE"],
     "lr": ["JOB", "VALUE"],
     "profile": [
@@ -88,7 +88,7 @@ def test_the_command_surface_is_frozen():
         (["resume", "job-1", "--skip-step"], {"skip_step": True}),
         (["step", "job-1", "3", "--skip-step"], {"num_steps": 3, "skip_step": True}),
         (["snapshot", "job-1", "grad:*", "param:trunk.*", "--data"],
-         {"selectors": ["grad:*", "param:trunk.*"], "data": True, "output": None}),
+         {"selectors": ["grad:*", "param:trunk.*"], "data": True, "output": None, "rank": 0}),
         (["weights", "job-1", "a=0.5", "b=2"], {"weights": {"a": 0.5, "b": 2.0}}),
         (["lr", "job-1", "1e-4"], {"learning_rate": 1e-4}),
         (["profile", "job-1", "--steps", "3", "-o", "t.json", "--with-stack"],
@@ -362,7 +362,9 @@ def test_weights_prints_old_and_new_weights(fake_client, capsys):
 def test_snapshot_with_output_takes_data_and_writes_the_file(fake_client, capsys, tmp_path):
     path = tmp_path / "w.safetensors"
     assert run(["snapshot", "job-1", "param:*", "-o", str(path)]) == 0
-    assert fake_client[0].calls == [("snapshot", ("job-1", ["param:*"]), {"include_data": True})]
+    assert fake_client[0].calls == [
+        ("snapshot", ("job-1", ["param:*"]), {"include_data": True, "rank": 0})
+    ]
     assert load_tensors(path)["param:w"].tolist() == [1, 2]
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "step 3"

@@ -24,6 +24,7 @@ def test_defaults_fill_every_unset_field() -> None:
     assert spec.optimizer.name == "adam" and spec.optimizer.learning_rate == pytest.approx(1e-3)
     assert (spec.batch_size, spec.report_interval, spec.checkpoint_interval) == (64, 10, 100)
     assert spec.device == "auto"
+    assert (spec.distributed.world_size, spec.distributed.backend) == (1, "auto")
     validate_spec(spec)
 
 
@@ -45,6 +46,28 @@ def test_every_violation_is_reported_at_once() -> None:
     assert _fields(text) == [
         "tasks[1]", "tasks[2]", "loss_weights.category", "steps", "batch_size", "device",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("section", "problem"),
+    [
+        ("distributed: {world_size: 65}", "must be in [1, 64]"),
+        ("distributed: {world_size: -2}", "must be in [1, 64]"),
+        ("distributed: {world_size: 3}", "must divide batch_size 64"),
+        ("distributed: {backend: mpi}", "must be one of"),
+        ("distributed: {backend: nccl}\ndevice: cpu", "nccl needs CUDA"),
+    ],
+)
+def test_distributed_section_is_checked(section: str, problem: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        validate_spec(with_defaults(parse_spec_text(MINIMAL + section + "\n")))
+    [violation] = caught.value.violations
+    assert violation.field.startswith("distributed.")
+    assert problem in violation.description
+
+
+def test_a_world_size_dividing_the_batch_is_valid() -> None:
+    validate_spec(with_defaults(parse_spec_text(MINIMAL + "distributed: {world_size: 4}\n")))
 
 
 def test_problem_needs_exactly_one_of_name_and_entrypoint() -> None:

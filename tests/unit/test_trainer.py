@@ -7,12 +7,9 @@ from pathlib import Path
 import torch
 
 from mtl.v1 import job_pb2
-from mtl_service.spec.jobspec import parse_spec_text, with_defaults
 from tests.jobs import quick_job
-from workers.checkpoint import CheckpointDirectory
-from workers.control import JobControl
+from tests.replay import cpu_trainer
 from workers.hooks import StepRecord, TrainerHook
-from workers.job_build import build_components
 from workers.trainer import Trainer
 
 
@@ -27,19 +24,9 @@ class _Recorder(TrainerHook):
 def _trainer(
     tmp_path: Path, *, steps: int, checkpoint_interval: int = -1
 ) -> tuple[Trainer, _Recorder]:
-    spec = with_defaults(
-        parse_spec_text(quick_job(steps=steps, seed=5, checkpoint_interval=checkpoint_interval))
-    )
     recorder = _Recorder()
-    trainer = Trainer(
-        spec=spec,
-        components=build_components(spec, torch.device("cpu")),
-        device=torch.device("cpu"),
-        checkpoints=CheckpointDirectory(tmp_path),
-        control=JobControl(),
-        hooks=[recorder],
-    )
-    return trainer, recorder
+    spec_text = quick_job(steps=steps, seed=5, checkpoint_interval=checkpoint_interval)
+    return cpu_trainer(spec_text, tmp_path, [recorder]), recorder
 
 
 def _parameters(trainer: Trainer) -> list[torch.Tensor]:

@@ -95,6 +95,17 @@ def _snapshot(
     cid: str,
     request: debug_pb2.SnapshotTensorsRequest,
 ) -> None:
+    if request.rank != engine.rank:
+        if engine.delegate is None or not 0 <= request.rank < engine.world_size:
+            raise CommandError(
+                "INVALID_ARGUMENT",
+                f"rank {request.rank} is not a rank of this job (world_size {engine.world_size})",
+            )
+        forwarded = worker_pb2.DebugCommand(
+            correlation_id=cid, job_id=engine.job_id, snapshot=request
+        )
+        engine.delegate(request.rank, forwarded)  # that rank answers on its own stream
+        return
     engine.stream(cid, "snapshot", lambda: snapshot_responses(trainer, boundary, request))
 
 

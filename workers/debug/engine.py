@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 Send = Callable[[worker_pb2.WorkerMessage], None]
+Delegate = Callable[[int, worker_pb2.DebugCommand], None]
 
 
 class DebugEngine(TrainerHook):
@@ -49,12 +50,20 @@ class DebugEngine(TrainerHook):
         task_names: Sequence[str],
         breakpoints: Sequence[debug_types_pb2.Breakpoint] = (),
         nan_guard: bool = True,
+        rank: int = 0,
+        world_size: int = 1,
+        delegate: Delegate | None = None,
     ) -> None:
+        """`rank`, `world_size` and `delegate` place the engine in a distributed
+        job: a command for another rank goes to `delegate(rank, command)`."""
         self.job_id = job_id
         self.send = send
         self.control = control
         self.task_names = list(task_names)
         self.nan_guard = nan_guard
+        self.rank = rank
+        self.world_size = world_size
+        self.delegate = delegate
         self.breakpoints = BreakpointSet(task_names)
         for breakpoint in breakpoints:
             self.breakpoints.arm(breakpoint)
