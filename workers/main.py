@@ -88,27 +88,31 @@ def _install_signal_handlers(runtime: WorkerRuntime, grace_seconds: float) -> No
         signal.signal(signum, handle)
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    configure_logging(level=args.log_level)
-    if args.num_threads > 0:
-        torch.set_num_threads(args.num_threads)
+def build_runtime(args: argparse.Namespace) -> WorkerRuntime:
+    """The worker slot `args` describe, its connection complete (it dials in `run()`)."""
     device_name = args.device
     if device_name == "auto":
         device_name = "cuda:0" if torch.cuda.is_available() else "cpu"
     if device_name.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit(f"mtl-worker: --device {args.device} needs CUDA, which this machine lacks")
-    capture_native_stderr()
-    runtime = WorkerRuntime(
+    return WorkerRuntime(
         service_address=args.service,
         worker_id=args.worker_id,
         data_dir=args.data_dir,
         device=torch.device(device_name),
+        security=ChannelSecurity.from_files(
+            token=args.token, ca=args.tls_ca, cert=args.tls_cert, key=args.tls_key
+        ),
     )
-    # WorkerRuntime builds the connection; it only dials once run() starts.
-    runtime.connection.security = ChannelSecurity.from_files(
-        token=args.token, ca=args.tls_ca, cert=args.tls_cert, key=args.tls_key
-    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    configure_logging(level=args.log_level)
+    if args.num_threads > 0:
+        torch.set_num_threads(args.num_threads)
+    runtime = build_runtime(args)
+    capture_native_stderr()
     _install_signal_handlers(runtime, args.grace_seconds)
     runtime.run()
 

@@ -13,7 +13,7 @@ import torch
 
 from mtl.v1 import job_pb2, worker_pb2
 from workers.checkpoint import CheckpointDirectory, read_checkpoint
-from workers.connection import ServiceConnection
+from workers.connection import ChannelSecurity, ServiceConnection
 from workers.control import JobControl
 from workers.debug.engine import DebugEngine
 from workers.environment import describe_device, job_environment, resolve_device
@@ -36,8 +36,15 @@ class WorkerRuntime:
     """One worker slot: a connection thread feeding a training loop on the main thread."""
 
     def __init__(
-        self, *, service_address: str, worker_id: str, data_dir: Path, device: torch.device
+        self,
+        *,
+        service_address: str,
+        worker_id: str,
+        data_dir: Path,
+        device: torch.device,
+        security: ChannelSecurity | None = None,
     ) -> None:
+        """`security`: TLS files and token for the connection; None dials in plain text."""
         self.worker_id = worker_id
         self.data_dir = data_dir
         self.device = device
@@ -51,6 +58,7 @@ class WorkerRuntime:
             register=self._registration,
             on_message=self._on_message,
             heartbeat=self._heartbeat,
+            security=security or ChannelSecurity(),
         )
 
     def run(self) -> None:
