@@ -80,7 +80,9 @@ def _install_signal_handlers(runtime: WorkerRuntime, grace_seconds: float) -> No
     deadline.daemon = True
 
     def handle(number: int, frame: object) -> None:
-        runtime.shutdown(f"worker shutting down on {signal.Signals(number).name}")
+        reason = f"worker shutting down on {signal.Signals(number).name}"
+        # On a thread: shutdown() takes a lock the interrupted main thread may hold.
+        threading.Thread(target=runtime.shutdown, args=(reason,), name="shutdown").start()
         if not deadline.is_alive():
             deadline.start()
 

@@ -71,13 +71,22 @@ class WorkerRuntime:
         log.info("worker_stopped")
 
     def shutdown(self, reason: str) -> None:
-        """Stop the running job resumably (it checkpoints), then leave."""
-        log.info("worker_shutting_down", reason=reason)
-        self._shutting_down.set()
+        """Drain: tell the service, stop the running job resumably (it checkpoints
+        and is handed back), hand back any job still assigned, then leave.
+
+        Call it from a thread, not a signal handler: it takes the runtime's lock."""
         with self._lock:
+            if self._shutting_down.is_set():
+                return
+            log.info("worker_shutting_down", reason=reason)
+            self._shutting_down.set()
+            # Before the job is handed back, so the service never sees this worker idle.
+            self.connection.send(
+                worker_pb2.WorkerMessage(draining=worker_pb2.Draining(reason=reason))
+            )
             if self._current is not None:
                 self._current.control.request_stop(reason, resumable=True)
-        self._assignments.put(None)
+            self._assignments.put(None)
 
     def _registration(self) -> worker_pb2.RegisterWorker:
         device, device_name = describe_device(self.device)
@@ -89,6 +98,7 @@ class WorkerRuntime:
             device=device,
             device_name=device_name,
             running_job_id=running,
+            draining=self._shutting_down.is_set(),
         )
 
     def _heartbeat(self) -> worker_pb2.Heartbeat:
@@ -101,8 +111,12 @@ class WorkerRuntime:
 
     def _on_message(self, message: worker_pb2.ServiceMessage) -> None:
         kind = message.WhichOneof("payload")
-        if kind == "assign_job" and not self._shutting_down.is_set():
-            self._assignments.put(message.assign_job)
+        if kind == "assign_job":
+            with self._lock:
+                if not self._shutting_down.is_set():
+                    self._assignments.put(message.assign_job)
+                    return
+            self._hand_back(message.assign_job.job_id)
         elif kind == "stop_job":
             self._stop_job(message.stop_job.job_id, message.stop_job.reason, resumable=False)
         elif kind == "debug_command":
@@ -139,12 +153,28 @@ class WorkerRuntime:
         step = current.trainer.step if current.trainer is not None else 0
         log.info("job_stop_requested", job_id=job_id, step=step, resumable=resumable, reason=reason)
 
+    def _hand_back(self, job_id: str) -> None:
+        """Return a job assigned while draining, unstarted, instead of dropping it."""
+        log.info("job_handed_back", job_id=job_id)
+        message = f"worker {self.worker_id} is draining; handed back unstarted"
+        self.connection.send(
+            worker_pb2.WorkerMessage(
+                job_finished=worker_pb2.JobFinished(
+                    job_id=job_id, state=job_pb2.JOB_STATE_QUEUED, message=message
+                )
+            )
+        )
+
     def _run_job(self, assignment: worker_pb2.AssignJob) -> None:
         job_id = assignment.job_id
-        structlog.contextvars.bind_contextvars(job_id=job_id)
         control = JobControl()
         with self._lock:
+            # An assignment queued just before shutdown() must not start.
+            if self._shutting_down.is_set():
+                self._hand_back(job_id)
+                return
             self._current = _RunningJob(job_id=job_id, control=control)
+        structlog.contextvars.bind_contextvars(job_id=job_id)
         try:
             outcome_state, message, final_step = self._train(assignment, control)
         finally:

@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class WorkerMessage(_message.Message):
-    __slots__ = ("register", "heartbeat", "job_started", "step_report", "checkpoint_saved", "job_finished", "debug_reply", "job_event")
+    __slots__ = ("register", "heartbeat", "job_started", "step_report", "checkpoint_saved", "job_finished", "debug_reply", "job_event", "draining")
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     JOB_STARTED_FIELD_NUMBER: _ClassVar[int]
@@ -20,6 +20,7 @@ class WorkerMessage(_message.Message):
     JOB_FINISHED_FIELD_NUMBER: _ClassVar[int]
     DEBUG_REPLY_FIELD_NUMBER: _ClassVar[int]
     JOB_EVENT_FIELD_NUMBER: _ClassVar[int]
+    DRAINING_FIELD_NUMBER: _ClassVar[int]
     register: RegisterWorker
     heartbeat: Heartbeat
     job_started: JobStarted
@@ -28,7 +29,8 @@ class WorkerMessage(_message.Message):
     job_finished: JobFinished
     debug_reply: DebugReply
     job_event: JobEventReport
-    def __init__(self, register: _Optional[_Union[RegisterWorker, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., job_started: _Optional[_Union[JobStarted, _Mapping]] = ..., step_report: _Optional[_Union[JobStepReport, _Mapping]] = ..., checkpoint_saved: _Optional[_Union[JobCheckpointSaved, _Mapping]] = ..., job_finished: _Optional[_Union[JobFinished, _Mapping]] = ..., debug_reply: _Optional[_Union[DebugReply, _Mapping]] = ..., job_event: _Optional[_Union[JobEventReport, _Mapping]] = ...) -> None: ...
+    draining: Draining
+    def __init__(self, register: _Optional[_Union[RegisterWorker, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., job_started: _Optional[_Union[JobStarted, _Mapping]] = ..., step_report: _Optional[_Union[JobStepReport, _Mapping]] = ..., checkpoint_saved: _Optional[_Union[JobCheckpointSaved, _Mapping]] = ..., job_finished: _Optional[_Union[JobFinished, _Mapping]] = ..., debug_reply: _Optional[_Union[DebugReply, _Mapping]] = ..., job_event: _Optional[_Union[JobEventReport, _Mapping]] = ..., draining: _Optional[_Union[Draining, _Mapping]] = ...) -> None: ...
 
 class ServiceMessage(_message.Message):
     __slots__ = ("registered", "assign_job", "stop_job", "shutdown", "debug_command")
@@ -45,18 +47,26 @@ class ServiceMessage(_message.Message):
     def __init__(self, registered: _Optional[_Union[WorkerRegistered, _Mapping]] = ..., assign_job: _Optional[_Union[AssignJob, _Mapping]] = ..., stop_job: _Optional[_Union[StopJob, _Mapping]] = ..., shutdown: _Optional[_Union[ShutdownWorker, _Mapping]] = ..., debug_command: _Optional[_Union[DebugCommand, _Mapping]] = ...) -> None: ...
 
 class RegisterWorker(_message.Message):
-    __slots__ = ("worker_id", "hostname", "device", "device_name", "running_job_id")
+    __slots__ = ("worker_id", "hostname", "device", "device_name", "running_job_id", "draining")
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     DEVICE_NAME_FIELD_NUMBER: _ClassVar[int]
     RUNNING_JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    DRAINING_FIELD_NUMBER: _ClassVar[int]
     worker_id: str
     hostname: str
     device: str
     device_name: str
     running_job_id: str
-    def __init__(self, worker_id: _Optional[str] = ..., hostname: _Optional[str] = ..., device: _Optional[str] = ..., device_name: _Optional[str] = ..., running_job_id: _Optional[str] = ...) -> None: ...
+    draining: bool
+    def __init__(self, worker_id: _Optional[str] = ..., hostname: _Optional[str] = ..., device: _Optional[str] = ..., device_name: _Optional[str] = ..., running_job_id: _Optional[str] = ..., draining: _Optional[bool] = ...) -> None: ...
+
+class Draining(_message.Message):
+    __slots__ = ("reason",)
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    def __init__(self, reason: _Optional[str] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("memory_allocated_bytes", "memory_reserved_bytes")

@@ -143,8 +143,10 @@ class JobManager:
                 return
             checkpoint = await self.store.latest_checkpoint(job.id)
             # No await from this check to `worker.job_id = ...`: the worker may have
-            # left, or taken a job, while the scheduler looked.
+            # left, taken a job or started draining while the scheduler looked.
             if self.workers.get(worker.worker_id) is not worker or worker.job_id is not None:
+                return
+            if worker.draining:
                 return
             current.worker_id = worker.worker_id
             worker.job_id = job.id
