@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextvars
 import os
 import signal
 import socket
@@ -81,8 +82,10 @@ def _install_signal_handlers(runtime: WorkerRuntime, grace_seconds: float) -> No
 
     def handle(number: int, frame: object) -> None:
         reason = f"worker shutting down on {signal.Signals(number).name}"
-        # On a thread: shutdown() takes a lock the interrupted main thread may hold.
-        threading.Thread(target=runtime.shutdown, args=(reason,), name="shutdown").start()
+        # On a thread (shutdown() takes a lock the interrupted main thread may hold),
+        # with the main thread's log context (worker_id, job_id).
+        context = contextvars.copy_context()
+        threading.Thread(target=context.run, args=(runtime.shutdown, reason)).start()
         if not deadline.is_alive():
             deadline.start()
 
