@@ -151,7 +151,7 @@ class ShutdownWorker(_message.Message):
     def __init__(self, reason: _Optional[str] = ...) -> None: ...
 
 class DebugCommand(_message.Message):
-    __slots__ = ("correlation_id", "job_id", "pause", "resume", "step", "snapshot", "adjust_loss_weights", "set_learning_rate", "capture_profile", "task_stats", "set_breakpoint", "delete_breakpoint", "checkpoint")
+    __slots__ = ("correlation_id", "job_id", "pause", "resume", "step", "snapshot", "adjust_loss_weights", "set_learning_rate", "capture_profile", "task_stats", "set_breakpoint", "delete_breakpoint", "checkpoint", "caller")
     CORRELATION_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     PAUSE_FIELD_NUMBER: _ClassVar[int]
@@ -165,6 +165,7 @@ class DebugCommand(_message.Message):
     SET_BREAKPOINT_FIELD_NUMBER: _ClassVar[int]
     DELETE_BREAKPOINT_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    CALLER_FIELD_NUMBER: _ClassVar[int]
     correlation_id: str
     job_id: str
     pause: _debug_pb2.PauseJobRequest
@@ -178,7 +179,8 @@ class DebugCommand(_message.Message):
     set_breakpoint: _debug_types_pb2.Breakpoint
     delete_breakpoint: _debug_pb2.DeleteBreakpointRequest
     checkpoint: CheckpointRequest
-    def __init__(self, correlation_id: _Optional[str] = ..., job_id: _Optional[str] = ..., pause: _Optional[_Union[_debug_pb2.PauseJobRequest, _Mapping]] = ..., resume: _Optional[_Union[_debug_pb2.ResumeJobRequest, _Mapping]] = ..., step: _Optional[_Union[_debug_pb2.StepJobRequest, _Mapping]] = ..., snapshot: _Optional[_Union[_debug_pb2.SnapshotTensorsRequest, _Mapping]] = ..., adjust_loss_weights: _Optional[_Union[_debug_pb2.AdjustLossWeightsRequest, _Mapping]] = ..., set_learning_rate: _Optional[_Union[_debug_pb2.SetLearningRateRequest, _Mapping]] = ..., capture_profile: _Optional[_Union[_debug_pb2.CaptureProfileRequest, _Mapping]] = ..., task_stats: _Optional[_Union[_debug_pb2.GetTaskStatsRequest, _Mapping]] = ..., set_breakpoint: _Optional[_Union[_debug_types_pb2.Breakpoint, _Mapping]] = ..., delete_breakpoint: _Optional[_Union[_debug_pb2.DeleteBreakpointRequest, _Mapping]] = ..., checkpoint: _Optional[_Union[CheckpointRequest, _Mapping]] = ...) -> None: ...
+    caller: _debug_types_pb2.Caller
+    def __init__(self, correlation_id: _Optional[str] = ..., job_id: _Optional[str] = ..., pause: _Optional[_Union[_debug_pb2.PauseJobRequest, _Mapping]] = ..., resume: _Optional[_Union[_debug_pb2.ResumeJobRequest, _Mapping]] = ..., step: _Optional[_Union[_debug_pb2.StepJobRequest, _Mapping]] = ..., snapshot: _Optional[_Union[_debug_pb2.SnapshotTensorsRequest, _Mapping]] = ..., adjust_loss_weights: _Optional[_Union[_debug_pb2.AdjustLossWeightsRequest, _Mapping]] = ..., set_learning_rate: _Optional[_Union[_debug_pb2.SetLearningRateRequest, _Mapping]] = ..., capture_profile: _Optional[_Union[_debug_pb2.CaptureProfileRequest, _Mapping]] = ..., task_stats: _Optional[_Union[_debug_pb2.GetTaskStatsRequest, _Mapping]] = ..., set_breakpoint: _Optional[_Union[_debug_types_pb2.Breakpoint, _Mapping]] = ..., delete_breakpoint: _Optional[_Union[_debug_pb2.DeleteBreakpointRequest, _Mapping]] = ..., checkpoint: _Optional[_Union[CheckpointRequest, _Mapping]] = ..., caller: _Optional[_Union[_debug_types_pb2.Caller, _Mapping]] = ...) -> None: ...
 
 class CheckpointRequest(_message.Message):
     __slots__ = ()
