@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextvars
+import logging
 import os
 import signal
 import socket
@@ -72,6 +73,7 @@ def _add_security_arguments(parser: argparse.ArgumentParser) -> None:
 def _exit_after_grace(grace_seconds: float) -> None:
     """Leave even if the job does not reach a step boundary within the grace period."""
     log.warning("worker_grace_expired", grace_seconds=grace_seconds)
+    logging.shutdown()  # os._exit skips it: the log lines still queued go out first
     os._exit(1)
 
 
