@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextvars
+import logging
 import os
 import signal
 import socket
@@ -78,6 +80,7 @@ def _add_security_arguments(parser: argparse.ArgumentParser) -> None:
 def _exit_after_grace(grace_seconds: float) -> None:
     """Leave even if the job does not reach a step boundary within the grace period."""
     log.warning("worker_grace_expired", grace_seconds=grace_seconds)
+    logging.shutdown()  # os._exit skips it: the log lines still queued go out first
     os._exit(1)
 
 
@@ -87,7 +90,11 @@ def _install_signal_handlers(runtime: WorkerRuntime, grace_seconds: float) -> No
     deadline.daemon = True
 
     def handle(number: int, frame: object) -> None:
-        runtime.shutdown(f"worker shutting down on {signal.Signals(number).name}")
+        reason = f"worker shutting down on {signal.Signals(number).name}"
+        # On a thread (shutdown() takes a lock the interrupted main thread may hold),
+        # with the main thread's log context (worker_id, job_id).
+        context = contextvars.copy_context()
+        threading.Thread(target=context.run, args=(runtime.shutdown, reason)).start()
         if not deadline.is_alive():
             deadline.start()
 
@@ -95,28 +102,32 @@ def _install_signal_handlers(runtime: WorkerRuntime, grace_seconds: float) -> No
         signal.signal(signum, handle)
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    configure_logging(level=args.log_level)
-    if args.num_threads > 0:
-        torch.set_num_threads(args.num_threads)
+def build_runtime(args: argparse.Namespace) -> WorkerRuntime:
+    """The worker slot `args` describe, its connection complete (it dials in `run()`)."""
     device_name = args.device
     if device_name == "auto":
         device_name = "cuda:0" if torch.cuda.is_available() else "cpu"
     if device_name.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit(f"mtl-worker: --device {args.device} needs CUDA, which this machine lacks")
-    capture_native_stderr()
-    runtime = WorkerRuntime(
+    return WorkerRuntime(
         service_address=args.service,
         worker_id=args.worker_id,
         data_dir=args.data_dir,
         device=torch.device(device_name),
         advertise_host=args.advertise_host,
+        security=ChannelSecurity.from_files(
+            token=args.token, ca=args.tls_ca, cert=args.tls_cert, key=args.tls_key
+        ),
     )
-    # WorkerRuntime builds the connection; it only dials once run() starts.
-    runtime.connection.security = ChannelSecurity.from_files(
-        token=args.token, ca=args.tls_ca, cert=args.tls_cert, key=args.tls_key
-    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    configure_logging(level=args.log_level)
+    if args.num_threads > 0:
+        torch.set_num_threads(args.num_threads)
+    runtime = build_runtime(args)
+    capture_native_stderr()
     _install_signal_handlers(runtime, args.grace_seconds)
     runtime.run()
 

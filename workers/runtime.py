@@ -13,7 +13,7 @@ import torch
 
 from mtl.v1 import job_pb2, worker_pb2
 from workers.checkpoint import CheckpointDirectory, read_checkpoint
-from workers.connection import ServiceConnection
+from workers.connection import ChannelSecurity, ServiceConnection
 from workers.control import JobControl
 from workers.debug.engine import DebugEngine
 from workers.distributed.group import RankGroup, RankLost
@@ -55,10 +55,12 @@ class WorkerRuntime:
         data_dir: Path,
         device: torch.device,
         advertise_host: str | None = None,
+        security: ChannelSecurity | None = None,
     ) -> None:
         """`advertise_host`: where the other ranks of a distributed job reach
         this worker when it is rank 0 (default: the address the route to the
-        service leaves from)."""
+        service leaves from). `security`: TLS files and token for the
+        connection; None dials in plain text."""
         self.worker_id = worker_id
         self.data_dir = data_dir
         self.device = device
@@ -74,6 +76,7 @@ class WorkerRuntime:
             register=self._registration,
             on_message=self._on_message,
             heartbeat=self._heartbeat,
+            security=security or ChannelSecurity(),
         )
 
     def run(self) -> None:
@@ -86,13 +89,22 @@ class WorkerRuntime:
         log.info("worker_stopped")
 
     def shutdown(self, reason: str) -> None:
-        """Stop the running job resumably (it checkpoints), then leave."""
-        log.info("worker_shutting_down", reason=reason)
-        self._shutting_down.set()
+        """Drain: tell the service, stop the running job resumably (it checkpoints
+        and is handed back), hand back any job still assigned, then leave.
+
+        Call it from a thread, not a signal handler: it takes the runtime's lock."""
         with self._lock:
+            if self._shutting_down.is_set():
+                return
+            log.info("worker_shutting_down", reason=reason)
+            self._shutting_down.set()
+            # Before the job is handed back, so the service never sees this worker idle.
+            self.connection.send(
+                worker_pb2.WorkerMessage(draining=worker_pb2.Draining(reason=reason))
+            )
             if self._current is not None:
                 self._current.control.request_stop(reason, resumable=True)
-        self._assignments.put(None)
+            self._assignments.put(None)
 
     def _registration(self) -> worker_pb2.RegisterWorker:
         device, device_name = describe_device(self.device)
@@ -104,6 +116,7 @@ class WorkerRuntime:
             device=device,
             device_name=device_name,
             running_job_id=running,
+            draining=self._shutting_down.is_set(),
         )
 
     def _heartbeat(self) -> worker_pb2.Heartbeat:
@@ -116,8 +129,12 @@ class WorkerRuntime:
 
     def _on_message(self, message: worker_pb2.ServiceMessage) -> None:
         kind = message.WhichOneof("payload")
-        if kind == "assign_job" and not self._shutting_down.is_set():
-            self._assignments.put(message.assign_job)
+        if kind == "assign_job":
+            with self._lock:
+                if not self._shutting_down.is_set():
+                    self._assignments.put(message.assign_job)
+                    return
+            self._hand_back(message.assign_job.job_id)
         elif kind == "stop_job":
             self._stop_job(message.stop_job.job_id, message.stop_job.reason, resumable=False)
         elif kind == "debug_command":
@@ -156,15 +173,31 @@ class WorkerRuntime:
         step = current.trainer.step if current.trainer is not None else 0
         log.info("job_stop_requested", job_id=job_id, step=step, resumable=resumable, reason=reason)
 
+    def _hand_back(self, job_id: str) -> None:
+        """Return a job assigned while draining, unstarted, instead of dropping it."""
+        log.info("job_handed_back", job_id=job_id)
+        message = f"worker {self.worker_id} is draining; handed back unstarted"
+        self.connection.send(
+            worker_pb2.WorkerMessage(
+                job_finished=worker_pb2.JobFinished(
+                    job_id=job_id, state=job_pb2.JOB_STATE_QUEUED, message=message
+                )
+            )
+        )
+
     def _run_job(self, assignment: worker_pb2.AssignJob) -> None:
         job_id = assignment.job_id
-        structlog.contextvars.bind_contextvars(job_id=job_id)
         group = rank_group(assignment)
-        if group is not None:
-            structlog.contextvars.bind_contextvars(rank=group.rank)
         running = _RunningJob(job_id=job_id, control=control_for(group), group=group)
         with self._lock:
+            # An assignment queued just before shutdown() must not start.
+            if self._shutting_down.is_set():
+                self._hand_back(job_id)
+                return
             self._current = running
+        structlog.contextvars.bind_contextvars(job_id=job_id)
+        if group is not None:
+            structlog.contextvars.bind_contextvars(rank=group.rank)
         try:
             outcome = self._train(assignment, running)
         finally:

@@ -96,17 +96,29 @@ class Resumed(_message.Message):
     num_steps: int
     def __init__(self, step: _Optional[int] = ..., skipped_optimizer_step: _Optional[bool] = ..., num_steps: _Optional[int] = ...) -> None: ...
 
+class Caller(_message.Message):
+    __slots__ = ("role", "identity")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    role: str
+    identity: str
+    def __init__(self, role: _Optional[str] = ..., identity: _Optional[str] = ...) -> None: ...
+
 class SettingChanged(_message.Message):
-    __slots__ = ("name", "old_value", "new_value", "effective_step")
+    __slots__ = ("name", "old_value", "new_value", "effective_step", "changed_by", "detail")
     NAME_FIELD_NUMBER: _ClassVar[int]
     OLD_VALUE_FIELD_NUMBER: _ClassVar[int]
     NEW_VALUE_FIELD_NUMBER: _ClassVar[int]
     EFFECTIVE_STEP_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_BY_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
     name: str
     old_value: float
     new_value: float
     effective_step: int
-    def __init__(self, name: _Optional[str] = ..., old_value: _Optional[float] = ..., new_value: _Optional[float] = ..., effective_step: _Optional[int] = ...) -> None: ...
+    changed_by: Caller
+    detail: str
+    def __init__(self, name: _Optional[str] = ..., old_value: _Optional[float] = ..., new_value: _Optional[float] = ..., effective_step: _Optional[int] = ..., changed_by: _Optional[_Union[Caller, _Mapping]] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class DebugError(_message.Message):
     __slots__ = ("feature", "message", "step")

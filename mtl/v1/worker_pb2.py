@@ -28,7 +28,7 @@ from mtl.v1 import job_pb2 as mtl_dot_v1_dot_job__pb2
 from mtl.v1 import spec_pb2 as mtl_dot_v1_dot_spec__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13mtl/v1/worker.proto\x12\x06mtl.v1\x1a\x12mtl/v1/debug.proto\x1a\x18mtl/v1/debug_types.proto\x1a\x10mtl/v1/job.proto\x1a\x11mtl/v1/spec.proto\"\xb1\x03\n\rWorkerMessage\x12*\n\x08register\x18\x01 \x01(\x0b\x32\x16.mtl.v1.RegisterWorkerH\x00\x12&\n\theartbeat\x18\x02 \x01(\x0b\x32\x11.mtl.v1.HeartbeatH\x00\x12)\n\x0bjob_started\x18\x03 \x01(\x0b\x32\x12.mtl.v1.JobStartedH\x00\x12,\n\x0bstep_report\x18\x04 \x01(\x0b\x32\x15.mtl.v1.JobStepReportH\x00\x12\x36\n\x10\x63heckpoint_saved\x18\x05 \x01(\x0b\x32\x1a.mtl.v1.JobCheckpointSavedH\x00\x12+\n\x0cjob_finished\x18\x06 \x01(\x0b\x32\x13.mtl.v1.JobFinishedH\x00\x12)\n\x0b\x64\x65\x62ug_reply\x18\x07 \x01(\x0b\x32\x12.mtl.v1.DebugReplyH\x00\x12+\n\tjob_event\x18\x08 \x01(\x0b\x32\x16.mtl.v1.JobEventReportH\x00\x12+\n\nrendezvous\x18\t \x01(\x0b\x32\x15.mtl.v1.JobRendezvousH\x00\x42\t\n\x07payload\"\xa1\x02\n\x0eServiceMessage\x12.\n\nregistered\x18\x01 \x01(\x0b\x32\x18.mtl.v1.WorkerRegisteredH\x00\x12\'\n\nassign_job\x18\x02 \x01(\x0b\x32\x11.mtl.v1.AssignJobH\x00\x12#\n\x08stop_job\x18\x03 \x01(\x0b\x32\x0f.mtl.v1.StopJobH\x00\x12*\n\x08shutdown\x18\x04 \x01(\x0b\x32\x16.mtl.v1.ShutdownWorkerH\x00\x12-\n\rdebug_command\x18\x05 \x01(\x0b\x32\x14.mtl.v1.DebugCommandH\x00\x12+\n\nrendezvous\x18\x06 \x01(\x0b\x32\x15.mtl.v1.JobRendezvousH\x00\x42\t\n\x07payload\"r\n\x0eRegisterWorker\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65vice_name\x18\x04 \x01(\t\x12\x16\n\x0erunning_job_id\x18\x05 \x01(\t\"J\n\tHeartbeat\x12\x1e\n\x16memory_allocated_bytes\x18\x01 \x01(\x03\x12\x1d\n\x15memory_reserved_bytes\x18\x02 \x01(\x03\"d\n\nJobStarted\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12+\n\x0b\x65nvironment\x18\x02 \x01(\x0b\x32\x16.mtl.v1.JobEnvironment\x12\x19\n\x11resumed_from_step\x18\x03 \x01(\x03\"C\n\rJobStepReport\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\"\n\x05steps\x18\x02 \x03(\x0b\x32\x13.mtl.v1.StepMetrics\"Q\n\x12JobCheckpointSaved\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12+\n\ncheckpoint\x18\x02 \x01(\x0b\x32\x17.mtl.v1.CheckpointSaved\"v\n\x0bJobFinished\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x1f\n\x05state\x18\x02 \x01(\x0e\x32\x10.mtl.v1.JobState\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x12\n\nfinal_step\x18\x04 \x01(\x03\x12\x11\n\trank_lost\x18\x05 \x01(\x08\"6\n\x10WorkerRegistered\x12\"\n\x1aheartbeat_interval_seconds\x18\x01 \x01(\x01\"\xcb\x01\n\tAssignJob\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x1d\n\x04spec\x18\x02 \x01(\x0b\x32\x0f.mtl.v1.JobSpec\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\x1e\n\x16resume_checkpoint_path\x18\x04 \x01(\t\x12\'\n\x0b\x62reakpoints\x18\x05 \x03(\x0b\x32\x12.mtl.v1.Breakpoint\x12\'\n\x0b\x66ork_origin\x18\x06 \x01(\x0b\x32\x12.mtl.v1.ForkOrigin\x12\x0c\n\x04rank\x18\x07 \x01(\x05\"A\n\rJobRendezvous\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\")\n\x07StopJob\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\" \n\x0eShutdownWorker\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\xfb\x04\n\x0c\x44\x65\x62ugCommand\x12\x16\n\x0e\x63orrelation_id\x18\x01 \x01(\t\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12(\n\x05pause\x18\x03 \x01(\x0b\x32\x17.mtl.v1.PauseJobRequestH\x00\x12*\n\x06resume\x18\x04 \x01(\x0b\x32\x18.mtl.v1.ResumeJobRequestH\x00\x12&\n\x04step\x18\x05 \x01(\x0b\x32\x16.mtl.v1.StepJobRequestH\x00\x12\x32\n\x08snapshot\x18\x06 \x01(\x0b\x32\x1e.mtl.v1.SnapshotTensorsRequestH\x00\x12?\n\x13\x61\x64just_loss_weights\x18\x07 \x01(\x0b\x32 .mtl.v1.AdjustLossWeightsRequestH\x00\x12;\n\x11set_learning_rate\x18\x08 \x01(\x0b\x32\x1e.mtl.v1.SetLearningRateRequestH\x00\x12\x38\n\x0f\x63\x61pture_profile\x18\t \x01(\x0b\x32\x1d.mtl.v1.CaptureProfileRequestH\x00\x12\x31\n\ntask_stats\x18\n \x01(\x0b\x32\x1b.mtl.v1.GetTaskStatsRequestH\x00\x12,\n\x0eset_breakpoint\x18\x0b \x01(\x0b\x32\x12.mtl.v1.BreakpointH\x00\x12<\n\x11\x64\x65lete_breakpoint\x18\x0c \x01(\x0b\x32\x1f.mtl.v1.DeleteBreakpointRequestH\x00\x12/\n\ncheckpoint\x18\r \x01(\x0b\x32\x19.mtl.v1.CheckpointRequestH\x00\x42\t\n\x07\x63ommand\"\x13\n\x11\x43heckpointRequest\"-\n\x0c\x44\x65\x62ugFailure\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xbb\x04\n\nDebugReply\x12\x16\n\x0e\x63orrelation_id\x18\x01 \x01(\t\x12\x0c\n\x04more\x18\x02 \x01(\x08\x12\'\n\x07\x66\x61ilure\x18\x03 \x01(\x0b\x32\x14.mtl.v1.DebugFailureH\x00\x12*\n\x06paused\x18\x04 \x01(\x0b\x32\x18.mtl.v1.PauseJobResponseH\x00\x12,\n\x07resumed\x18\x05 \x01(\x0b\x32\x19.mtl.v1.ResumeJobResponseH\x00\x12*\n\x07stepped\x18\x06 \x01(\x0b\x32\x17.mtl.v1.StepJobResponseH\x00\x12\x33\n\x08snapshot\x18\x07 \x01(\x0b\x32\x1f.mtl.v1.SnapshotTensorsResponseH\x00\x12\x39\n\x0closs_weights\x18\x08 \x01(\x0b\x32!.mtl.v1.AdjustLossWeightsResponseH\x00\x12\x38\n\rlearning_rate\x18\t \x01(\x0b\x32\x1f.mtl.v1.SetLearningRateResponseH\x00\x12\x31\n\x07profile\x18\n \x01(\x0b\x32\x1e.mtl.v1.CaptureProfileResponseH\x00\x12\x32\n\ntask_stats\x18\x0b \x01(\x0b\x32\x1c.mtl.v1.GetTaskStatsResponseH\x00\x12\x0e\n\x04\x64one\x18\x0c \x01(\x08H\x00\x12-\n\ncheckpoint\x18\r \x01(\x0b\x32\x17.mtl.v1.CheckpointSavedH\x00\x42\x08\n\x06result\"A\n\x0eJobEventReport\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x1f\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x10.mtl.v1.JobEvent2M\n\rWorkerService\x12<\n\x07\x43onnect\x12\x15.mtl.v1.WorkerMessage\x1a\x16.mtl.v1.ServiceMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13mtl/v1/worker.proto\x12\x06mtl.v1\x1a\x12mtl/v1/debug.proto\x1a\x18mtl/v1/debug_types.proto\x1a\x10mtl/v1/job.proto\x1a\x11mtl/v1/spec.proto\"\xd7\x03\n\rWorkerMessage\x12*\n\x08register\x18\x01 \x01(\x0b\x32\x16.mtl.v1.RegisterWorkerH\x00\x12&\n\theartbeat\x18\x02 \x01(\x0b\x32\x11.mtl.v1.HeartbeatH\x00\x12)\n\x0bjob_started\x18\x03 \x01(\x0b\x32\x12.mtl.v1.JobStartedH\x00\x12,\n\x0bstep_report\x18\x04 \x01(\x0b\x32\x15.mtl.v1.JobStepReportH\x00\x12\x36\n\x10\x63heckpoint_saved\x18\x05 \x01(\x0b\x32\x1a.mtl.v1.JobCheckpointSavedH\x00\x12+\n\x0cjob_finished\x18\x06 \x01(\x0b\x32\x13.mtl.v1.JobFinishedH\x00\x12)\n\x0b\x64\x65\x62ug_reply\x18\x07 \x01(\x0b\x32\x12.mtl.v1.DebugReplyH\x00\x12+\n\tjob_event\x18\x08 \x01(\x0b\x32\x16.mtl.v1.JobEventReportH\x00\x12+\n\nrendezvous\x18\t \x01(\x0b\x32\x15.mtl.v1.JobRendezvousH\x00\x12$\n\x08\x64raining\x18\n \x01(\x0b\x32\x10.mtl.v1.DrainingH\x00\x42\t\n\x07payload\"\xa1\x02\n\x0eServiceMessage\x12.\n\nregistered\x18\x01 \x01(\x0b\x32\x18.mtl.v1.WorkerRegisteredH\x00\x12\'\n\nassign_job\x18\x02 \x01(\x0b\x32\x11.mtl.v1.AssignJobH\x00\x12#\n\x08stop_job\x18\x03 \x01(\x0b\x32\x0f.mtl.v1.StopJobH\x00\x12*\n\x08shutdown\x18\x04 \x01(\x0b\x32\x16.mtl.v1.ShutdownWorkerH\x00\x12-\n\rdebug_command\x18\x05 \x01(\x0b\x32\x14.mtl.v1.DebugCommandH\x00\x12+\n\nrendezvous\x18\x06 \x01(\x0b\x32\x15.mtl.v1.JobRendezvousH\x00\x42\t\n\x07payload\"\x84\x01\n\x0eRegisterWorker\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65vice_name\x18\x04 \x01(\t\x12\x16\n\x0erunning_job_id\x18\x05 \x01(\t\x12\x10\n\x08\x64raining\x18\x06 \x01(\x08\"\x1a\n\x08\x44raining\x12\x0e\n\x06reason\x18\x01 \x01(\t\"J\n\tHeartbeat\x12\x1e\n\x16memory_allocated_bytes\x18\x01 \x01(\x03\x12\x1d\n\x15memory_reserved_bytes\x18\x02 \x01(\x03\"d\n\nJobStarted\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12+\n\x0b\x65nvironment\x18\x02 \x01(\x0b\x32\x16.mtl.v1.JobEnvironment\x12\x19\n\x11resumed_from_step\x18\x03 \x01(\x03\"C\n\rJobStepReport\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\"\n\x05steps\x18\x02 \x03(\x0b\x32\x13.mtl.v1.StepMetrics\"Q\n\x12JobCheckpointSaved\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12+\n\ncheckpoint\x18\x02 \x01(\x0b\x32\x17.mtl.v1.CheckpointSaved\"v\n\x0bJobFinished\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x1f\n\x05state\x18\x02 \x01(\x0e\x32\x10.mtl.v1.JobState\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x12\n\nfinal_step\x18\x04 \x01(\x03\x12\x11\n\trank_lost\x18\x05 \x01(\x08\"6\n\x10WorkerRegistered\x12\"\n\x1aheartbeat_interval_seconds\x18\x01 \x01(\x01\"\xcb\x01\n\tAssignJob\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x1d\n\x04spec\x18\x02 \x01(\x0b\x32\x0f.mtl.v1.JobSpec\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\x1e\n\x16resume_checkpoint_path\x18\x04 \x01(\t\x12\'\n\x0b\x62reakpoints\x18\x05 \x03(\x0b\x32\x12.mtl.v1.Breakpoint\x12\'\n\x0b\x66ork_origin\x18\x06 \x01(\x0b\x32\x12.mtl.v1.ForkOrigin\x12\x0c\n\x04rank\x18\x07 \x01(\x05\"A\n\rJobRendezvous\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\")\n\x07StopJob\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\" \n\x0eShutdownWorker\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\x9b\x05\n\x0c\x44\x65\x62ugCommand\x12\x16\n\x0e\x63orrelation_id\x18\x01 \x01(\t\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12(\n\x05pause\x18\x03 \x01(\x0b\x32\x17.mtl.v1.PauseJobRequestH\x00\x12*\n\x06resume\x18\x04 \x01(\x0b\x32\x18.mtl.v1.ResumeJobRequestH\x00\x12&\n\x04step\x18\x05 \x01(\x0b\x32\x16.mtl.v1.StepJobRequestH\x00\x12\x32\n\x08snapshot\x18\x06 \x01(\x0b\x32\x1e.mtl.v1.SnapshotTensorsRequestH\x00\x12?\n\x13\x61\x64just_loss_weights\x18\x07 \x01(\x0b\x32 .mtl.v1.AdjustLossWeightsRequestH\x00\x12;\n\x11set_learning_rate\x18\x08 \x01(\x0b\x32\x1e.mtl.v1.SetLearningRateRequestH\x00\x12\x38\n\x0f\x63\x61pture_profile\x18\t \x01(\x0b\x32\x1d.mtl.v1.CaptureProfileRequestH\x00\x12\x31\n\ntask_stats\x18\n \x01(\x0b\x32\x1b.mtl.v1.GetTaskStatsRequestH\x00\x12,\n\x0eset_breakpoint\x18\x0b \x01(\x0b\x32\x12.mtl.v1.BreakpointH\x00\x12<\n\x11\x64\x65lete_breakpoint\x18\x0c \x01(\x0b\x32\x1f.mtl.v1.DeleteBreakpointRequestH\x00\x12/\n\ncheckpoint\x18\r \x01(\x0b\x32\x19.mtl.v1.CheckpointRequestH\x00\x12\x1e\n\x06\x63\x61ller\x18\x0e \x01(\x0b\x32\x0e.mtl.v1.CallerB\t\n\x07\x63ommand\"\x13\n\x11\x43heckpointRequest\"-\n\x0c\x44\x65\x62ugFailure\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xbb\x04\n\nDebugReply\x12\x16\n\x0e\x63orrelation_id\x18\x01 \x01(\t\x12\x0c\n\x04more\x18\x02 \x01(\x08\x12\'\n\x07\x66\x61ilure\x18\x03 \x01(\x0b\x32\x14.mtl.v1.DebugFailureH\x00\x12*\n\x06paused\x18\x04 \x01(\x0b\x32\x18.mtl.v1.PauseJobResponseH\x00\x12,\n\x07resumed\x18\x05 \x01(\x0b\x32\x19.mtl.v1.ResumeJobResponseH\x00\x12*\n\x07stepped\x18\x06 \x01(\x0b\x32\x17.mtl.v1.StepJobResponseH\x00\x12\x33\n\x08snapshot\x18\x07 \x01(\x0b\x32\x1f.mtl.v1.SnapshotTensorsResponseH\x00\x12\x39\n\x0closs_weights\x18\x08 \x01(\x0b\x32!.mtl.v1.AdjustLossWeightsResponseH\x00\x12\x38\n\rlearning_rate\x18\t \x01(\x0b\x32\x1f.mtl.v1.SetLearningRateResponseH\x00\x12\x31\n\x07profile\x18\n \x01(\x0b\x32\x1e.mtl.v1.CaptureProfileResponseH\x00\x12\x32\n\ntask_stats\x18\x0b \x01(\x0b\x32\x1c.mtl.v1.GetTaskStatsResponseH\x00\x12\x0e\n\x04\x64one\x18\x0c \x01(\x08H\x00\x12-\n\ncheckpoint\x18\r \x01(\x0b\x32\x17.mtl.v1.CheckpointSavedH\x00\x42\x08\n\x06result\"A\n\x0eJobEventReport\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x1f\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x10.mtl.v1.JobEvent2M\n\rWorkerService\x12<\n\x07\x43onnect\x12\x15.mtl.v1.WorkerMessage\x1a\x16.mtl.v1.ServiceMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,41 +36,43 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mtl.v1.worker_pb2', _global
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_WORKERMESSAGE']._serialized_start=115
-  _globals['_WORKERMESSAGE']._serialized_end=548
-  _globals['_SERVICEMESSAGE']._serialized_start=551
-  _globals['_SERVICEMESSAGE']._serialized_end=840
-  _globals['_REGISTERWORKER']._serialized_start=842
-  _globals['_REGISTERWORKER']._serialized_end=956
-  _globals['_HEARTBEAT']._serialized_start=958
-  _globals['_HEARTBEAT']._serialized_end=1032
-  _globals['_JOBSTARTED']._serialized_start=1034
-  _globals['_JOBSTARTED']._serialized_end=1134
-  _globals['_JOBSTEPREPORT']._serialized_start=1136
-  _globals['_JOBSTEPREPORT']._serialized_end=1203
-  _globals['_JOBCHECKPOINTSAVED']._serialized_start=1205
-  _globals['_JOBCHECKPOINTSAVED']._serialized_end=1286
-  _globals['_JOBFINISHED']._serialized_start=1288
-  _globals['_JOBFINISHED']._serialized_end=1406
-  _globals['_WORKERREGISTERED']._serialized_start=1408
-  _globals['_WORKERREGISTERED']._serialized_end=1462
-  _globals['_ASSIGNJOB']._serialized_start=1465
-  _globals['_ASSIGNJOB']._serialized_end=1668
-  _globals['_JOBRENDEZVOUS']._serialized_start=1670
-  _globals['_JOBRENDEZVOUS']._serialized_end=1735
-  _globals['_STOPJOB']._serialized_start=1737
-  _globals['_STOPJOB']._serialized_end=1778
-  _globals['_SHUTDOWNWORKER']._serialized_start=1780
-  _globals['_SHUTDOWNWORKER']._serialized_end=1812
-  _globals['_DEBUGCOMMAND']._serialized_start=1815
-  _globals['_DEBUGCOMMAND']._serialized_end=2450
-  _globals['_CHECKPOINTREQUEST']._serialized_start=2452
-  _globals['_CHECKPOINTREQUEST']._serialized_end=2471
-  _globals['_DEBUGFAILURE']._serialized_start=2473
-  _globals['_DEBUGFAILURE']._serialized_end=2518
-  _globals['_DEBUGREPLY']._serialized_start=2521
-  _globals['_DEBUGREPLY']._serialized_end=3092
-  _globals['_JOBEVENTREPORT']._serialized_start=3094
-  _globals['_JOBEVENTREPORT']._serialized_end=3159
-  _globals['_WORKERSERVICE']._serialized_start=3161
-  _globals['_WORKERSERVICE']._serialized_end=3238
+  _globals['_WORKERMESSAGE']._serialized_end=586
+  _globals['_SERVICEMESSAGE']._serialized_start=589
+  _globals['_SERVICEMESSAGE']._serialized_end=878
+  _globals['_REGISTERWORKER']._serialized_start=881
+  _globals['_REGISTERWORKER']._serialized_end=1013
+  _globals['_DRAINING']._serialized_start=1015
+  _globals['_DRAINING']._serialized_end=1041
+  _globals['_HEARTBEAT']._serialized_start=1043
+  _globals['_HEARTBEAT']._serialized_end=1117
+  _globals['_JOBSTARTED']._serialized_start=1119
+  _globals['_JOBSTARTED']._serialized_end=1219
+  _globals['_JOBSTEPREPORT']._serialized_start=1221
+  _globals['_JOBSTEPREPORT']._serialized_end=1288
+  _globals['_JOBCHECKPOINTSAVED']._serialized_start=1290
+  _globals['_JOBCHECKPOINTSAVED']._serialized_end=1371
+  _globals['_JOBFINISHED']._serialized_start=1373
+  _globals['_JOBFINISHED']._serialized_end=1491
+  _globals['_WORKERREGISTERED']._serialized_start=1493
+  _globals['_WORKERREGISTERED']._serialized_end=1547
+  _globals['_ASSIGNJOB']._serialized_start=1550
+  _globals['_ASSIGNJOB']._serialized_end=1753
+  _globals['_JOBRENDEZVOUS']._serialized_start=1755
+  _globals['_JOBRENDEZVOUS']._serialized_end=1820
+  _globals['_STOPJOB']._serialized_start=1822
+  _globals['_STOPJOB']._serialized_end=1863
+  _globals['_SHUTDOWNWORKER']._serialized_start=1865
+  _globals['_SHUTDOWNWORKER']._serialized_end=1897
+  _globals['_DEBUGCOMMAND']._serialized_start=1900
+  _globals['_DEBUGCOMMAND']._serialized_end=2567
+  _globals['_CHECKPOINTREQUEST']._serialized_start=2569
+  _globals['_CHECKPOINTREQUEST']._serialized_end=2588
+  _globals['_DEBUGFAILURE']._serialized_start=2590
+  _globals['_DEBUGFAILURE']._serialized_end=2635
+  _globals['_DEBUGREPLY']._serialized_start=2638
+  _globals['_DEBUGREPLY']._serialized_end=3209
+  _globals['_JOBEVENTREPORT']._serialized_start=3211
+  _globals['_JOBEVENTREPORT']._serialized_end=3276
+  _globals['_WORKERSERVICE']._serialized_start=3278
+  _globals['_WORKERSERVICE']._serialized_end=3355
 # @@protoc_insertion_point(module_scope)

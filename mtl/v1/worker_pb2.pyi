@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class WorkerMessage(_message.Message):
-    __slots__ = ("register", "heartbeat", "job_started", "step_report", "checkpoint_saved", "job_finished", "debug_reply", "job_event", "rendezvous")
+    __slots__ = ("register", "heartbeat", "job_started", "step_report", "checkpoint_saved", "job_finished", "debug_reply", "job_event", "rendezvous", "draining")
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     JOB_STARTED_FIELD_NUMBER: _ClassVar[int]
@@ -21,6 +21,7 @@ class WorkerMessage(_message.Message):
     DEBUG_REPLY_FIELD_NUMBER: _ClassVar[int]
     JOB_EVENT_FIELD_NUMBER: _ClassVar[int]
     RENDEZVOUS_FIELD_NUMBER: _ClassVar[int]
+    DRAINING_FIELD_NUMBER: _ClassVar[int]
     register: RegisterWorker
     heartbeat: Heartbeat
     job_started: JobStarted
@@ -30,7 +31,8 @@ class WorkerMessage(_message.Message):
     debug_reply: DebugReply
     job_event: JobEventReport
     rendezvous: JobRendezvous
-    def __init__(self, register: _Optional[_Union[RegisterWorker, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., job_started: _Optional[_Union[JobStarted, _Mapping]] = ..., step_report: _Optional[_Union[JobStepReport, _Mapping]] = ..., checkpoint_saved: _Optional[_Union[JobCheckpointSaved, _Mapping]] = ..., job_finished: _Optional[_Union[JobFinished, _Mapping]] = ..., debug_reply: _Optional[_Union[DebugReply, _Mapping]] = ..., job_event: _Optional[_Union[JobEventReport, _Mapping]] = ..., rendezvous: _Optional[_Union[JobRendezvous, _Mapping]] = ...) -> None: ...
+    draining: Draining
+    def __init__(self, register: _Optional[_Union[RegisterWorker, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., job_started: _Optional[_Union[JobStarted, _Mapping]] = ..., step_report: _Optional[_Union[JobStepReport, _Mapping]] = ..., checkpoint_saved: _Optional[_Union[JobCheckpointSaved, _Mapping]] = ..., job_finished: _Optional[_Union[JobFinished, _Mapping]] = ..., debug_reply: _Optional[_Union[DebugReply, _Mapping]] = ..., job_event: _Optional[_Union[JobEventReport, _Mapping]] = ..., rendezvous: _Optional[_Union[JobRendezvous, _Mapping]] = ..., draining: _Optional[_Union[Draining, _Mapping]] = ...) -> None: ...
 
 class ServiceMessage(_message.Message):
     __slots__ = ("registered", "assign_job", "stop_job", "shutdown", "debug_command", "rendezvous")
@@ -49,18 +51,26 @@ class ServiceMessage(_message.Message):
     def __init__(self, registered: _Optional[_Union[WorkerRegistered, _Mapping]] = ..., assign_job: _Optional[_Union[AssignJob, _Mapping]] = ..., stop_job: _Optional[_Union[StopJob, _Mapping]] = ..., shutdown: _Optional[_Union[ShutdownWorker, _Mapping]] = ..., debug_command: _Optional[_Union[DebugCommand, _Mapping]] = ..., rendezvous: _Optional[_Union[JobRendezvous, _Mapping]] = ...) -> None: ...
 
 class RegisterWorker(_message.Message):
-    __slots__ = ("worker_id", "hostname", "device", "device_name", "running_job_id")
+    __slots__ = ("worker_id", "hostname", "device", "device_name", "running_job_id", "draining")
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     DEVICE_NAME_FIELD_NUMBER: _ClassVar[int]
     RUNNING_JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    DRAINING_FIELD_NUMBER: _ClassVar[int]
     worker_id: str
     hostname: str
     device: str
     device_name: str
     running_job_id: str
-    def __init__(self, worker_id: _Optional[str] = ..., hostname: _Optional[str] = ..., device: _Optional[str] = ..., device_name: _Optional[str] = ..., running_job_id: _Optional[str] = ...) -> None: ...
+    draining: bool
+    def __init__(self, worker_id: _Optional[str] = ..., hostname: _Optional[str] = ..., device: _Optional[str] = ..., device_name: _Optional[str] = ..., running_job_id: _Optional[str] = ..., draining: _Optional[bool] = ...) -> None: ...
+
+class Draining(_message.Message):
+    __slots__ = ("reason",)
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    def __init__(self, reason: _Optional[str] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("memory_allocated_bytes", "memory_reserved_bytes")
@@ -159,7 +169,7 @@ class ShutdownWorker(_message.Message):
     def __init__(self, reason: _Optional[str] = ...) -> None: ...
 
 class DebugCommand(_message.Message):
-    __slots__ = ("correlation_id", "job_id", "pause", "resume", "step", "snapshot", "adjust_loss_weights", "set_learning_rate", "capture_profile", "task_stats", "set_breakpoint", "delete_breakpoint", "checkpoint")
+    __slots__ = ("correlation_id", "job_id", "pause", "resume", "step", "snapshot", "adjust_loss_weights", "set_learning_rate", "capture_profile", "task_stats", "set_breakpoint", "delete_breakpoint", "checkpoint", "caller")
     CORRELATION_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     PAUSE_FIELD_NUMBER: _ClassVar[int]
@@ -173,6 +183,7 @@ class DebugCommand(_message.Message):
     SET_BREAKPOINT_FIELD_NUMBER: _ClassVar[int]
     DELETE_BREAKPOINT_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    CALLER_FIELD_NUMBER: _ClassVar[int]
     correlation_id: str
     job_id: str
     pause: _debug_pb2.PauseJobRequest
@@ -186,7 +197,8 @@ class DebugCommand(_message.Message):
     set_breakpoint: _debug_types_pb2.Breakpoint
     delete_breakpoint: _debug_pb2.DeleteBreakpointRequest
     checkpoint: CheckpointRequest
-    def __init__(self, correlation_id: _Optional[str] = ..., job_id: _Optional[str] = ..., pause: _Optional[_Union[_debug_pb2.PauseJobRequest, _Mapping]] = ..., resume: _Optional[_Union[_debug_pb2.ResumeJobRequest, _Mapping]] = ..., step: _Optional[_Union[_debug_pb2.StepJobRequest, _Mapping]] = ..., snapshot: _Optional[_Union[_debug_pb2.SnapshotTensorsRequest, _Mapping]] = ..., adjust_loss_weights: _Optional[_Union[_debug_pb2.AdjustLossWeightsRequest, _Mapping]] = ..., set_learning_rate: _Optional[_Union[_debug_pb2.SetLearningRateRequest, _Mapping]] = ..., capture_profile: _Optional[_Union[_debug_pb2.CaptureProfileRequest, _Mapping]] = ..., task_stats: _Optional[_Union[_debug_pb2.GetTaskStatsRequest, _Mapping]] = ..., set_breakpoint: _Optional[_Union[_debug_types_pb2.Breakpoint, _Mapping]] = ..., delete_breakpoint: _Optional[_Union[_debug_pb2.DeleteBreakpointRequest, _Mapping]] = ..., checkpoint: _Optional[_Union[CheckpointRequest, _Mapping]] = ...) -> None: ...
+    caller: _debug_types_pb2.Caller
+    def __init__(self, correlation_id: _Optional[str] = ..., job_id: _Optional[str] = ..., pause: _Optional[_Union[_debug_pb2.PauseJobRequest, _Mapping]] = ..., resume: _Optional[_Union[_debug_pb2.ResumeJobRequest, _Mapping]] = ..., step: _Optional[_Union[_debug_pb2.StepJobRequest, _Mapping]] = ..., snapshot: _Optional[_Union[_debug_pb2.SnapshotTensorsRequest, _Mapping]] = ..., adjust_loss_weights: _Optional[_Union[_debug_pb2.AdjustLossWeightsRequest, _Mapping]] = ..., set_learning_rate: _Optional[_Union[_debug_pb2.SetLearningRateRequest, _Mapping]] = ..., capture_profile: _Optional[_Union[_debug_pb2.CaptureProfileRequest, _Mapping]] = ..., task_stats: _Optional[_Union[_debug_pb2.GetTaskStatsRequest, _Mapping]] = ..., set_breakpoint: _Optional[_Union[_debug_types_pb2.Breakpoint, _Mapping]] = ..., delete_breakpoint: _Optional[_Union[_debug_pb2.DeleteBreakpointRequest, _Mapping]] = ..., checkpoint: _Optional[_Union[CheckpointRequest, _Mapping]] = ..., caller: _Optional[_Union[_debug_types_pb2.Caller, _Mapping]] = ...) -> None: ...
 
 class CheckpointRequest(_message.Message):
     __slots__ = ()

@@ -207,9 +207,15 @@ def _resumed_line(resumed: debug_types_pb2.Resumed) -> str:
 
 
 def _setting_changed_line(change: debug_types_pb2.SettingChanged) -> str:
+    caller = change.changed_by
+    by = f"by {caller.role} {caller.identity}" if caller.identity else "by anonymous"
+    if change.name.startswith("breakpoint."):
+        what = "set" if change.new_value else "deleted"
+        breakpoint_id = change.name.removeprefix("breakpoint.")
+        return f"breakpoint {breakpoint_id} {what} {by}: {change.detail}"
     return (
         f"{change.name} {number(change.old_value)} -> {number(change.new_value)} "
-        f"from step {change.effective_step}"
+        f"from step {change.effective_step} {by}"
     )
 
 

@@ -16,6 +16,7 @@ from mtl_service.errors import (
     Unavailable,
     error_for_code,
 )
+from mtl_service.server.auth import current_caller
 from mtl_service.server.jobs import JobManager
 from mtl_service.server.worker_registry import WorkerConnection, WorkerRegistry
 
@@ -72,7 +73,9 @@ class DebugBroker:
         pending = _Pending(worker_id=worker.worker_id)
         self._pending[correlation_id] = pending
         try:
-            debug_command = worker_pb2.DebugCommand(correlation_id=correlation_id, job_id=job_id)
+            debug_command = worker_pb2.DebugCommand(
+                correlation_id=correlation_id, job_id=job_id, caller=current_caller()
+            )
             getattr(debug_command, command).CopyFrom(request)
             worker.send(worker_pb2.ServiceMessage(debug_command=debug_command))
             while True:

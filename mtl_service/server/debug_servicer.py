@@ -9,6 +9,8 @@ import grpc
 
 from mtl.v1 import debug_pb2, debug_pb2_grpc, job_pb2
 from mtl_service.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from mtl_service.server.audit import breakpoint_changed
+from mtl_service.server.auth import current_caller
 from mtl_service.server.debug_broker import DebugBroker
 from mtl_service.server.jobs import TERMINAL_STATES, JobManager
 from mtl_service.spec.breakpoints import (
@@ -58,7 +60,7 @@ class DebugServicer(debug_pb2_grpc.DebugServiceServicer):
             stored.num_breakpoints_set = max(
                 stored.num_breakpoints_set, job.num_breakpoints_set + 1
             )
-            return []
+            return [breakpoint_changed(breakpoint, armed=True, caller=current_caller())]
 
         await self.jobs.update(job.id, add)
         return debug_pb2.SetBreakpointResponse(breakpoint=breakpoint)
@@ -82,10 +84,12 @@ class DebugServicer(debug_pb2_grpc.DebugServiceServicer):
             await self.broker.call(job.id, "delete_breakpoint", request)
 
         def remove(stored: job_pb2.Job) -> list[job_pb2.JobEvent]:
+            removed = [b for b in stored.breakpoints if b.id == request.breakpoint_id]
             kept = [b for b in stored.breakpoints if b.id != request.breakpoint_id]
             del stored.breakpoints[:]
             stored.breakpoints.extend(kept)
-            return []
+            caller = current_caller()
+            return [breakpoint_changed(b, armed=False, caller=caller) for b in removed]
 
         await self.jobs.update(job.id, remove)
         return debug_pb2.DeleteBreakpointResponse()

@@ -16,6 +16,7 @@ import structlog
 
 from mtl.v1 import debug_types_pb2, job_pb2, spec_pb2, worker_pb2
 from mtl_service.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from mtl_service.server.audit import log_setting_changes
 from mtl_service.server.event_bus import EventBus
 from mtl_service.server.metrics import ServiceMetrics
 from mtl_service.server.pause_accounting import apply_pause, apply_resume, count_hit
@@ -138,8 +139,11 @@ class JobManager:
                 return
             checkpoint = await self.store.latest_checkpoint(job.id)
             # No await from this check to `worker.job_id = ...`: a worker may have
-            # left, or taken a job, while the scheduler looked.
-            if any(self.workers.get(w.worker_id) is not w or w.job_id is not None for w in workers):
+            # left, taken a job or started draining while the scheduler looked.
+            if any(
+                self.workers.get(w.worker_id) is not w or w.job_id is not None or w.draining
+                for w in workers
+            ):
                 return
             current.worker_id = workers[0].worker_id
             current.rank_worker_ids[:] = [w.worker_id for w in workers] if len(workers) > 1 else []
@@ -432,6 +436,7 @@ class JobManager:
     async def _save(self, job: job_pb2.Job, events: list[job_pb2.JobEvent]) -> None:
         stored = await self.store.save(job, events)
         self.bus.publish(job.id, stored)
+        log_setting_changes(job.id, stored)
 
     async def _after_change(self) -> None:
         await self.refresh_job_counts()

@@ -57,7 +57,7 @@ def _add_security_arguments(serve: argparse.ArgumentParser) -> None:
         "--auth-tokens",
         type=Path,
         default=None,
-        help="file of `TOKEN ROLE` lines (roles: viewer, operator, worker, admin); "
+        help="file of `TOKEN ROLE [NAME]` lines (roles: viewer, operator, worker, admin); "
         "without it every RPC is open",
     )
     serve.add_argument("--tls-cert", type=Path, default=None, help="PEM certificate (chain)")

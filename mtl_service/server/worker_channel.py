@@ -72,6 +72,7 @@ class WorkerChannelServicer(worker_pb2_grpc.WorkerServiceServicer):
             hostname=register.hostname,
             device=register.device,
             device_name=register.device_name,
+            draining=register.draining,
         )
         previous = self.workers.add(connection)
         structlog.contextvars.bind_contextvars(worker_id=connection.worker_id)
@@ -133,6 +134,10 @@ class WorkerChannelServicer(worker_pb2_grpc.WorkerServiceServicer):
             await self.jobs.event_reported(connection, message.job_event)
         elif kind == "rendezvous":
             await self.jobs.rendezvous_reported(connection, message.rendezvous)
+        elif kind == "draining":
+            connection.draining = True
+            log.info("worker_draining", reason=message.draining.reason)
+            self.jobs.on_change()
         elif kind == "register":
             log.warning("duplicate_register_ignored")
         elif kind == "heartbeat":

@@ -18,6 +18,8 @@ class WorkerConnection:
     device: str
     device_name: str
     job_id: str | None = None
+    # The worker is shutting down: it hands back its job and takes no new one.
+    draining: bool = False
     last_seen_monotonic: float = field(default_factory=time.monotonic)
     outbox: asyncio.Queue[worker_pb2.ServiceMessage | None] = field(default_factory=asyncio.Queue)
 
@@ -52,7 +54,8 @@ class WorkerRegistry:
         return self._workers.get(worker_id)
 
     def idle(self) -> list[WorkerConnection]:
-        return [w for w in self._workers.values() if w.job_id is None]
+        """Workers that may take a job: free and not draining."""
+        return [w for w in self._workers.values() if w.job_id is None and not w.draining]
 
     def all(self) -> list[WorkerConnection]:
         return list(self._workers.values())

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
 
-from mtl_service.server.auth import Permission, Role, TokenTable, bearer_token, required_permission
+from mtl_service.server.auth import (
+    Permission,
+    Role,
+    TokenTable,
+    bearer_token,
+    fingerprint,
+    required_permission,
+)
 
 VIEWER_TOKEN = "viewer-token-0123456789"
 ADMIN_TOKEN = "admin-token-0123456789"
@@ -26,11 +34,23 @@ def test_tokens_file_maps_tokens_to_roles_ignoring_comments(tmp_path: Path) -> N
     assert table.token_for([Role.WORKER, Role.ADMIN]) == ADMIN_TOKEN
 
 
+def test_a_token_is_identified_by_its_name_else_by_a_fingerprint(tmp_path: Path) -> None:
+    table = _table(tmp_path, f"{VIEWER_TOKEN} viewer ops-alice@example\n{ADMIN_TOKEN} admin\n")
+    named, unnamed = (table.lookup(token) for token in (VIEWER_TOKEN, ADMIN_TOKEN))
+    assert named is not None and named.identity == "ops-alice@example"
+    expected = "sha256:" + hashlib.sha256(ADMIN_TOKEN.encode()).hexdigest()[:8]
+    assert unnamed is not None and unnamed.identity == expected == fingerprint(ADMIN_TOKEN)
+    assert ADMIN_TOKEN not in unnamed.identity
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
         ("", "no tokens"),
-        (f"{VIEWER_TOKEN}\n", "expected `TOKEN ROLE`"),
+        (f"{VIEWER_TOKEN}\n", r"expected `TOKEN ROLE \[NAME\]`, got 1 fields"),
+        (f"{VIEWER_TOKEN} viewer alice extra\n", "got 4 fields"),
+        (f"{VIEWER_TOKEN} viewer al/ice\n", "a NAME has up to 64 letters"),
+        (f"{VIEWER_TOKEN} viewer alice\n{ADMIN_TOKEN} admin alice\n", "a name appears twice"),
         (f"{VIEWER_TOKEN} root\n", "unknown role 'root'"),
         ("short viewer\n", "at least 16 characters"),
         (f"{VIEWER_TOKEN} viewer\n{VIEWER_TOKEN} admin\n", "appears twice"),

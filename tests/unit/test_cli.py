@@ -199,9 +199,23 @@ DEBUG_EVENTS = {
         "resumed at step 121 (optimizer step skipped)",
     ),
     "stepped": (T.Resumed(step=121, num_steps=3), "resumed at step 121 for 3 steps"),
-    "setting_changed": (
+    "setting_changed_anonymously": (
         T.SettingChanged(name="loss_weight.depth", old_value=1, new_value=0.25, effective_step=122),
-        "loss_weight.depth 1 -> 0.25 from step 122",
+        "loss_weight.depth 1 -> 0.25 from step 122 by anonymous",
+    ),
+    "setting_changed_by_a_named_token": (
+        T.SettingChanged(name="learning_rate", old_value=0.01, new_value=0.001, effective_step=7,
+                         changed_by=T.Caller(role="operator", identity="alice")),
+        "learning_rate 0.01 -> 0.001 from step 7 by operator alice",
+    ),
+    "breakpoint_set": (
+        T.SettingChanged(name="breakpoint.bp-2", old_value=0, new_value=1, detail="step > 5",
+                         changed_by=T.Caller(role="admin", identity="sha256:0123abcd")),
+        "breakpoint bp-2 set by admin sha256:0123abcd: step > 5",
+    ),
+    "breakpoint_deleted": (
+        T.SettingChanged(name="breakpoint.bp-2", old_value=1, new_value=0, detail="step > 5"),
+        "breakpoint bp-2 deleted by anonymous: step > 5",
     ),
     "debug_error": (
         T.DebugError(feature="profile", message="busy", step=9),

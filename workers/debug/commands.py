@@ -31,6 +31,7 @@ def execute(
     kind = command.WhichOneof("command")
     handler = HANDLERS.get(kind or "")
     cid = command.correlation_id
+    engine.caller = command.caller
     try:
         if handler is None:
             raise CommandError("UNIMPLEMENTED", f"this worker does not know command {kind!r}")
@@ -126,7 +127,7 @@ def _adjust_loss_weights(
     trainer.user_weights.update(request.weights)
     effective = boundary.step + 1
     for task, weight in sorted(request.weights.items()):
-        engine.event(_setting(f"loss_weight.{task}", old[task], weight, effective))
+        engine.event(_setting(f"loss_weight.{task}", old[task], weight, effective, engine.caller))
     engine.reply(
         cid,
         loss_weights=debug_pb2.AdjustLossWeightsResponse(
@@ -146,7 +147,9 @@ def _set_learning_rate(
     for group in trainer.optimizer.param_groups:
         group["lr"] = request.learning_rate
     # The update of this boundary's step is still pending: it uses the new rate.
-    engine.event(_setting("learning_rate", old, request.learning_rate, boundary.step))
+    engine.event(
+        _setting("learning_rate", old, request.learning_rate, boundary.step, engine.caller)
+    )
     engine.reply(
         cid,
         learning_rate=debug_pb2.SetLearningRateResponse(
@@ -230,10 +233,16 @@ def _checkpoint(
     )
 
 
-def _setting(name: str, old: float, new: float, effective_step: int) -> job_pb2.JobEvent:
+def _setting(
+    name: str, old: float, new: float, effective_step: int, caller: debug_types_pb2.Caller
+) -> job_pb2.JobEvent:
     return job_pb2.JobEvent(
         setting_changed=debug_types_pb2.SettingChanged(
-            name=name, old_value=old, new_value=new, effective_step=effective_step
+            name=name,
+            old_value=old,
+            new_value=new,
+            effective_step=effective_step,
+            changed_by=caller,
         )
     )
 

@@ -70,6 +70,8 @@ class DebugEngine(TrainerHook):
         self.paused: debug_types_pb2.Paused | None = None
         self.steps_to_run: int | None = None
         self.step_reply_id: str | None = None
+        # Who sent the command being executed; recorded on the settings it changes.
+        self.caller = debug_types_pb2.Caller()
         self.profile: ProfileCapture | None = None
         self.pending_profile: tuple[str, Message] | None = None
         self.smoother = LossSmoother()
