@@ -7,7 +7,6 @@ under the job's lock, then published to watchers and folded into metrics.
 from __future__ import annotations
 
 import asyncio
-import base64
 import secrets
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -19,6 +18,7 @@ from mtl_service.errors import FailedPrecondition, FieldViolation, InvalidArgume
 from mtl_service.server.audit import log_setting_changes
 from mtl_service.server.event_bus import EventBus
 from mtl_service.server.metrics import ServiceMetrics
+from mtl_service.server.page_tokens import decode_page_token, encode_page_token
 from mtl_service.server.pause_accounting import apply_pause, apply_resume, count_hit
 from mtl_service.server.store import JobStore, now_timestamp
 from mtl_service.server.worker_registry import WorkerConnection, WorkerRegistry
@@ -111,9 +111,9 @@ class JobManager:
         page = await self.store.list_jobs(
             states=states,
             page_size=page_size or DEFAULT_PAGE_SIZE,
-            before_position=_decode_page_token(page_token),
+            before_position=decode_page_token(page_token),
         )
-        return page.jobs, _encode_page_token(page.next_position)
+        return page.jobs, encode_page_token(page.next_position)
 
     async def cancel(self, job_id: str, reason: str) -> job_pb2.Job:
         """Cancel a queued or active job; FailedPrecondition when it already ended."""
@@ -457,23 +457,3 @@ def _pause_reason_label(reason: int) -> str:
 
 def _state_name(state: int) -> str:
     return job_pb2.JobState.Name(state).removeprefix("JOB_STATE_")
-
-
-def _encode_page_token(position: int) -> str:
-    if position <= 0:
-        return ""
-    return base64.urlsafe_b64encode(f"v1:{position}".encode()).decode()
-
-
-def _decode_page_token(token: str) -> int:
-    if not token:
-        return 0
-    try:
-        version, position = base64.urlsafe_b64decode(token.encode()).decode().split(":")
-        if version != "v1" or int(position) <= 0:
-            raise ValueError(token)
-        return int(position)
-    except ValueError:
-        raise InvalidArgument.from_violations(
-            [FieldViolation("page_token", "is not a token this service returned")]
-        ) from None
