@@ -166,6 +166,41 @@ def test_losing_one_rank_requeues_the_whole_job_from_its_checkpoint(
     assert "resumed from step 20" in [c.reason for c in changes]
 
 
+def test_a_distributed_job_survives_a_service_sigkill_and_restart(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    first = ServiceProcess.start(data_dir=data_dir, num_workers=2)
+    orphans = [_worker_pid(first, f"-local-{index}") for index in range(2)]
+    restarted: ServiceProcess | None = None
+    try:
+        with MtlClient(first.target) as client:
+            job = client.submit_text(_spec_text(2) + "breakpoints: [{condition: 'step == 15'}]\n")
+            _wait_for_state(client, job.id, job_pb2.JOB_STATE_PAUSED)
+            ranks = list(client.get(job.id).rank_worker_ids)
+        first.kill()
+        # Same port, no workers of its own: both orphaned ranks reconnect and re-attach.
+        restarted = ServiceProcess.start(data_dir=data_dir, num_workers=0, port=first.port)
+        with MtlClient(restarted.target) as client:
+            reattached: set[str] = set()
+            for event in client.watch(job.id):
+                reason = event.state_change.reason if event.HasField("state_change") else ""
+                reattached |= {
+                    worker for worker in ranks if f"worker {worker} re-attached" in reason
+                }
+                if reattached == set(ranks):
+                    break
+            assert client.get(job.id).state == job_pb2.JOB_STATE_PAUSED
+            assert client.snapshot(job.id, ["loss:*"], rank=1).step == 15
+            client.resume(job.id)
+            _wait_for_state(client, job.id, job_pb2.JOB_STATE_SUCCEEDED)
+            final = client.get(job.id)
+    finally:
+        for pid in orphans:
+            os.kill(pid, signal.SIGKILL)
+        if restarted is not None:
+            assert restarted.stop() == 0, restarted.output
+    assert (final.attempt, final.step) == (1, STEPS)
+
+
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices")
 def test_two_gpu_ranks_train_with_nccl(tmp_path: Path) -> None:
     service = ServiceProcess.start(data_dir=tmp_path, num_workers=2)
