@@ -61,13 +61,10 @@ class StepReporter(TrainerHook):
             return
         records, self._pending = self._pending, []
         task_names = list(records[0].losses)
-        # One host sync for the whole batch: losses, weights and task statistics of every step.
-        vectors = [_device_values(record, task_names) for record in records]
-        values = torch.cat(vectors).tolist()
-        bounds = list(itertools.accumulate((v.numel() for v in vectors), initial=0))
+        rows = _read_rows(records, task_names)
         steps = [
-            _step_metrics(record, task_names, values[start:end])
-            for record, (start, end) in zip(records, itertools.pairwise(bounds), strict=True)
+            _step_metrics(record, task_names, row)
+            for record, row in zip(records, rows, strict=True)
         ]
         self.send(
             worker_pb2.WorkerMessage(
@@ -76,20 +73,35 @@ class StepReporter(TrainerHook):
         )
 
 
-def _device_values(record: StepRecord, task_names: list[str]) -> torch.Tensor:
-    """One step's numbers as one float vector on the losses' device: losses and
-    weights in task order, then (on statistics steps) the gradient norms and
-    the cosines of the task pairs in `itertools.combinations` order."""
-    device = record.losses[task_names[0]].device
-    parts = [record.losses[n].float().reshape(()) for n in task_names]
-    parts += [torch.as_tensor(record.weights[n]).float().reshape(()).to(device) for n in task_names]
-    vector = torch.stack(parts)
-    statistics = record.task_statistics
-    if statistics is None:
-        return vector
-    pairs = torch.triu_indices(len(task_names), len(task_names), offset=1, device=device)
-    cosines = statistics.cosines.to(device)[pairs[0], pairs[1]]
-    return torch.cat([vector, statistics.norms.to(device).float(), cosines.float()])
+def _read_rows(records: list[StepRecord], task_names: list[str]) -> list[list[float]]:
+    """Each record's numbers as floats, read with one host sync for the whole
+    batch: losses and weights in task order, then (on statistics steps) the
+    gradient norms and the cosines of the task pairs in
+    `itertools.combinations` order."""
+    count = len(task_names)
+    device = records[0].losses[task_names[0]].device
+    # Losses and weights are 0-dim tensors: one stack takes those of every record.
+    scalars = [
+        torch.as_tensor(values[name], device=device)
+        for record in records
+        for values in (record.losses, record.weights)
+        for name in task_names
+    ]
+    parts = [torch.stack(scalars).float()]
+    statistics = [r.task_statistics for r in records if r.task_statistics is not None]
+    if statistics:
+        pairs = torch.triu_indices(count, count, offset=1, device=device)
+        for stats in statistics:
+            cosines = stats.cosines.to(device)[pairs[0], pairs[1]]
+            parts += [stats.norms.to(device).float(), cosines.float()]
+    values = (torch.cat(parts) if len(parts) > 1 else parts[0]).tolist()
+    rows = [values[2 * count * i : 2 * count * (i + 1)] for i in range(len(records))]
+    position, extra = 2 * count * len(records), count + count * (count - 1) // 2
+    for record, row in zip(records, rows, strict=True):
+        if record.task_statistics is not None:
+            row += values[position : position + extra]
+            position += extra
+    return rows
 
 
 def _step_metrics(

@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import structlog
-import torch
 from google.protobuf.message import Message
 
 from mtl.v1 import debug_pb2, debug_types_pb2, job_pb2, worker_pb2
@@ -23,7 +22,8 @@ from workers.control import JobControl
 from workers.debug.breakpoints import ArmedBreakpoint, BreakpointSet
 from workers.debug.command_error import CommandError
 from workers.debug.commands import execute
-from workers.debug.nan_guard import check_step
+from workers.debug.gradient_norm import GradientNorm
+from workers.debug.nan_guard import check_step, guarded_names
 from workers.debug.profiler import ProfileCapture
 from workers.debug.snapshot import collect_tensors, tensor_info
 from workers.debug.task_stats import LossSmoother
@@ -63,19 +63,27 @@ class DebugEngine(TrainerHook):
         self.step_reply_id: str | None = None
         self.profile: ProfileCapture | None = None
         self.pending_profile: tuple[str, Message] | None = None
-        self.smoother = LossSmoother()
+        self.smoother = LossSmoother(self.task_names)
         self._trainer: Trainer | None = None
+        self._gradient_norm: GradientNorm | None = None
 
     def on_train_start(self, trainer: Trainer) -> None:
         self._trainer = trainer
+        self._gradient_norm = GradientNorm(trainer.model)
 
     def wants_task_gradients(self, trainer: Trainer, step: int) -> bool:
         return needs_task_gradients(self.breakpoints.names_due(step))
 
     def on_step_boundary(self, trainer: Trainer, boundary: StepBoundary) -> None:
-        values = StepValues(trainer, boundary)
+        assert self._gradient_norm is not None, "on_train_start runs first"
+        due = self.breakpoints.due(boundary.step)
+        names = set().union(*(armed.condition.names for armed in due))
         if self.nan_guard:
-            found = check_step(trainer.model, boundary, self.task_names)
+            names.update(guarded_names(self.task_names))
+        # One host read per step at most: what the guard and the due breakpoints need.
+        values = StepValues(trainer, boundary, self._gradient_norm).read(names) if names else {}
+        if self.nan_guard:
+            found = check_step(trainer.model, self.task_names, values)
             if found is not None:
                 self.pause(
                     boundary,
@@ -84,7 +92,7 @@ class DebugEngine(TrainerHook):
                     task=found.task,
                     tensor=found.tensor,
                 )
-        self._evaluate_breakpoints(trainer, boundary, values)
+        self._evaluate_breakpoints(trainer, boundary, due, values)
         if self.steps_to_run is not None:
             self.steps_to_run -= 1
             if self.steps_to_run <= 0:
@@ -92,7 +100,7 @@ class DebugEngine(TrainerHook):
         self._serve_commands(trainer, boundary)
 
     def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
-        self.smoother.update(torch.stack([record.losses[t].float() for t in self.task_names]))
+        self.smoother.update(record.losses)
         if self.pending_profile is not None:
             correlation_id, request = self.pending_profile
             self.pending_profile = None
@@ -188,12 +196,12 @@ class DebugEngine(TrainerHook):
             self.reply(correlation_id, more=index < len(items) - 1, **{field: item})
 
     def _evaluate_breakpoints(
-        self, trainer: Trainer, boundary: StepBoundary, values: StepValues
+        self,
+        trainer: Trainer,
+        boundary: StepBoundary,
+        due: Sequence[ArmedBreakpoint],
+        read: Mapping[str, float],
     ) -> None:
-        due = self.breakpoints.due(boundary.step)
-        if not due:
-            return
-        read = values.read(set().union(*(armed.condition.names for armed in due)))
         for armed in due:
             try:
                 hit = armed.condition.evaluate(read)
