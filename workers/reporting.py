@@ -82,12 +82,12 @@ def _read_rows(records: list[StepRecord], task_names: list[str]) -> list[list[fl
     device = records[0].losses[task_names[0]].device
     # Losses and weights are 0-dim tensors: one stack takes those of every record.
     scalars = [
-        torch.as_tensor(values[name], device=device)
+        values[name]
         for record in records
         for values in (record.losses, record.weights)
         for name in task_names
     ]
-    parts = [torch.stack(scalars).float()]
+    parts = [torch.stack([x.to(device) for x in scalars]).float()]
     statistics = [r.task_statistics for r in records if r.task_statistics is not None]
     if statistics:
         pairs = torch.triu_indices(count, count, offset=1, device=device)
@@ -108,18 +108,20 @@ def _step_metrics(
     record: StepRecord, task_names: list[str], row: list[float]
 ) -> job_pb2.StepMetrics:
     count = len(task_names)
-    task_losses = dict(zip(task_names, row[:count], strict=True))
-    task_weights = dict(zip(task_names, row[count : 2 * count], strict=True))
+    losses, weights = row[:count], row[count : 2 * count]
     metrics = job_pb2.StepMetrics(
         step=record.step,
-        task_losses=task_losses,
-        task_weights=task_weights,
-        total_loss=sum(task_weights[name] * task_losses[name] for name in task_names),
+        total_loss=sum(weight * loss for weight, loss in zip(weights, losses, strict=True)),
         duration_seconds=record.duration_seconds,
         num_samples=record.num_samples,
         learning_rate=record.learning_rate,
-        validation_metrics=record.validation_metrics,
     )
+    # Map entries set one by one: about half the cost of passing dicts to the constructor.
+    for name, loss, weight in zip(task_names, losses, weights, strict=True):
+        metrics.task_losses[name] = loss
+        metrics.task_weights[name] = weight
+    if record.validation_metrics:
+        metrics.validation_metrics.update(record.validation_metrics)
     if record.task_statistics is not None:
         norms = row[2 * count : 3 * count]
         metrics.task_grad_norms.update(zip(task_names, norms, strict=True))

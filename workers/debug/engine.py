@@ -27,7 +27,7 @@ from workers.debug.nan_guard import check_step, guarded_names
 from workers.debug.profiler import ProfileCapture
 from workers.debug.snapshot import collect_tensors, tensor_info
 from workers.debug.task_stats import LossSmoother
-from workers.debug.values import StepValues, needs_task_gradients
+from workers.debug.values import StepValues
 from workers.hooks import StepBoundary, StepRecord, TrainerHook, TrainingOutcome
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ class DebugEngine(TrainerHook):
         self._gradient_norm = GradientNorm(trainer.model)
 
     def wants_task_gradients(self, trainer: Trainer, step: int) -> bool:
-        return needs_task_gradients(self.breakpoints.names_due(step))
+        return self.breakpoints.need_task_gradients(step)
 
     def on_step_boundary(self, trainer: Trainer, boundary: StepBoundary) -> None:
         assert self._gradient_norm is not None, "on_train_start runs first"
