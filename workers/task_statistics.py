@@ -15,9 +15,10 @@ class TaskStatistics(TrainerHook):
     """Computes the statistics due this step (step 3 of the step boundary).
 
     On a due step it asks the trainer for per-task gradients, which a
-    gradient-based strategy has computed anyway and which cost T extra
-    head-only passes otherwise (T trunk passes on a model without a single
-    representation), and leaves their norms and cosines on the boundary as
+    gradient-based strategy has computed anyway; otherwise they are captured
+    on the representation during the step's one backward (a few percent of
+    a step), or cost T trunk passes on a model without a single
+    representation. It leaves their norms and cosines on the boundary as
     device tensors: the step reporter reads them in its batched host sync.
     """
 

@@ -109,3 +109,16 @@ def test_a_gradient_strategy_task_gradients_are_reused_not_recomputed(
     reported = reported_steps(job, tmp_path)
     names, grads = first_step_task_gradients(job)
     assert_reports_match(reported[1], names, grads)
+
+
+def test_representation_statistics_come_from_the_step_backward_not_extra_passes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def extra_passes(*args: object, **kwargs: object) -> torch.Tensor:
+        raise AssertionError("hard sharing should capture them during the step's backward")
+
+    monkeypatch.setattr(trainer_module, "task_gradients_from_losses", extra_passes)
+    job = three_task_job("hps", "uncertainty", stats_interval=1)
+    reported = reported_steps(job, tmp_path)
+    names, grads = first_step_task_gradients(job)
+    assert_reports_match(reported[1], names, grads)
