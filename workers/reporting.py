@@ -9,6 +9,7 @@ import torch
 
 from mtl.v1 import job_pb2, worker_pb2
 from workers.checkpoint import SavedCheckpoint
+from workers.debug_clock import DebugClock
 from workers.hooks import StepRecord, TrainerHook, TrainingOutcome
 from workers.trainer import Trainer
 
@@ -21,17 +22,29 @@ class StepReporter(TrainerHook):
     Losses, weights and task statistics stay on the device until a flush,
     where one concatenated `.tolist()` reads them all: one host sync per
     report instead of one per task per step. Validation metrics are already
-    numbers (a validation pass reads its metrics anyway).
+    numbers (a validation pass reads its metrics anyway). Each step carries the
+    seconds its debug hooks added to `clock` (the hooks before this one in the
+    trainer's list have finished the step when this one takes them).
     """
 
-    def __init__(self, *, job_id: str, report_interval: int, send: Send) -> None:
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        report_interval: int,
+        send: Send,
+        clock: DebugClock | None = None,
+    ) -> None:
         self.job_id = job_id
         self.report_interval = report_interval
         self.send = send
+        self.clock = clock or DebugClock()
         self._pending: list[StepRecord] = []
+        self._debug_seconds: list[float] = []
 
     def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
         self._pending.append(record)
+        self._debug_seconds.append(self.clock.take())
         if len(self._pending) >= self.report_interval:
             self.flush()
 
@@ -60,11 +73,12 @@ class StepReporter(TrainerHook):
         if not self._pending:
             return
         records, self._pending = self._pending, []
+        debug_seconds, self._debug_seconds = self._debug_seconds, []
         task_names = list(records[0].losses)
         rows = _read_rows(records, task_names)
         steps = [
-            _step_metrics(record, task_names, row)
-            for record, row in zip(records, rows, strict=True)
+            _step_metrics(record, task_names, row, seconds)
+            for record, row, seconds in zip(records, rows, debug_seconds, strict=True)
         ]
         self.send(
             worker_pb2.WorkerMessage(
@@ -105,7 +119,7 @@ def _read_rows(records: list[StepRecord], task_names: list[str]) -> list[list[fl
 
 
 def _step_metrics(
-    record: StepRecord, task_names: list[str], row: list[float]
+    record: StepRecord, task_names: list[str], row: list[float], debug_seconds: float
 ) -> job_pb2.StepMetrics:
     count = len(task_names)
     losses, weights = row[:count], row[count : 2 * count]
@@ -115,6 +129,7 @@ def _step_metrics(
         duration_seconds=record.duration_seconds,
         num_samples=record.num_samples,
         learning_rate=record.learning_rate,
+        debug_seconds=debug_seconds,
     )
     # Map entries set one by one: about half the cost of passing dicts to the constructor.
     for name, loss, weight in zip(task_names, losses, weights, strict=True):

@@ -16,6 +16,7 @@ from workers.checkpoint import CheckpointDirectory, read_checkpoint
 from workers.connection import ServiceConnection
 from workers.control import JobControl
 from workers.debug.engine import DebugEngine
+from workers.debug_clock import DebugClock
 from workers.environment import describe_device, job_environment, resolve_device
 from workers.job_build import build_components
 from workers.reporting import StepReporter
@@ -186,6 +187,8 @@ class WorkerRuntime:
         spec = assignment.spec
         device = resolve_device(spec.device, str(self.device))
         send = self.connection.send
+        # Debug hooks add their seconds; the reporter, last, reports them per step.
+        clock = DebugClock()
         engine = DebugEngine(
             job_id=assignment.job_id,
             send=send,
@@ -193,9 +196,10 @@ class WorkerRuntime:
             task_names=list(spec.tasks),
             breakpoints=assignment.breakpoints,
             nan_guard=not spec.disable_nan_guard,
+            clock=clock,
         )
         reporter = StepReporter(
-            job_id=assignment.job_id, report_interval=spec.report_interval, send=send
+            job_id=assignment.job_id, report_interval=spec.report_interval, send=send, clock=clock
         )
         return Trainer(
             spec=spec,
@@ -204,5 +208,9 @@ class WorkerRuntime:
             checkpoints=CheckpointDirectory(self.data_dir / "checkpoints" / assignment.job_id),
             control=control,
             # Statistics first: step 3 of the boundary comes before the engine's conditions.
-            hooks=[TaskStatistics(stats_interval=spec.stats_interval), engine, reporter],
+            hooks=[
+                TaskStatistics(stats_interval=spec.stats_interval, clock=clock),
+                engine,
+                reporter,
+            ],
         )

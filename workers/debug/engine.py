@@ -10,6 +10,7 @@ job event; it never fails the job.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ from workers.debug.profiler import ProfileCapture
 from workers.debug.snapshot import collect_tensors, tensor_info
 from workers.debug.task_stats import LossSmoother
 from workers.debug.values import StepValues
+from workers.debug_clock import DebugClock
 from workers.hooks import StepBoundary, StepRecord, TrainerHook, TrainingOutcome
 
 if TYPE_CHECKING:
@@ -49,6 +51,7 @@ class DebugEngine(TrainerHook):
         task_names: Sequence[str],
         breakpoints: Sequence[debug_types_pb2.Breakpoint] = (),
         nan_guard: bool = True,
+        clock: DebugClock | None = None,
     ) -> None:
         self.job_id = job_id
         self.send = send
@@ -64,6 +67,8 @@ class DebugEngine(TrainerHook):
         self.profile: ProfileCapture | None = None
         self.pending_profile: tuple[str, Message] | None = None
         self.smoother = LossSmoother(self.task_names)
+        # Counts the engine's work, not the time a paused job waits for commands.
+        self.clock = clock or DebugClock()
         self._trainer: Trainer | None = None
         self._gradient_norm: GradientNorm | None = None
 
@@ -75,6 +80,13 @@ class DebugEngine(TrainerHook):
         return self.breakpoints.need_task_gradients(step)
 
     def on_step_boundary(self, trainer: Trainer, boundary: StepBoundary) -> None:
+        started = time.perf_counter()
+        self._check(trainer, boundary)
+        self.clock.add(time.perf_counter() - started)
+        self._serve_commands(trainer, boundary)
+
+    def _check(self, trainer: Trainer, boundary: StepBoundary) -> None:
+        """The NaN guard, the due breakpoints and a pending single step."""
         assert self._gradient_norm is not None, "on_train_start runs first"
         due = self.breakpoints.due(boundary.step)
         names = set().union(*(armed.condition.names for armed in due))
@@ -97,9 +109,13 @@ class DebugEngine(TrainerHook):
             self.steps_to_run -= 1
             if self.steps_to_run <= 0:
                 self.pause(boundary, debug_types_pb2.PAUSE_REASON_STEP)
-        self._serve_commands(trainer, boundary)
 
     def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
+        started = time.perf_counter()
+        self._step_ended(record)
+        self.clock.add(time.perf_counter() - started)
+
+    def _step_ended(self, record: StepRecord) -> None:
         self.smoother.update(record.losses)
         if self.pending_profile is not None:
             correlation_id, request = self.pending_profile
@@ -241,7 +257,9 @@ class DebugEngine(TrainerHook):
 
     def _serve_commands(self, trainer: Trainer, boundary: StepBoundary) -> None:
         while (command := self.control.next_command(wait=self.paused is not None)) is not None:
+            started = time.perf_counter()
             execute(self, trainer, boundary, command)
+            self.clock.add(time.perf_counter() - started)
 
     def state_dict(self) -> dict[str, Any]:
         return {"breakpoints": self.breakpoints.state_dict()}
