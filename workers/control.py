@@ -52,6 +52,8 @@ class JobControl:
         """The next queued command; with `wait`, block until one arrives or a
         stop is requested (then None)."""
         while True:
+            if not wait and self._commands.empty():
+                return None  # the usual case at a step boundary, without raising Empty
             try:
                 item = self._commands.get(block=wait)
             except queue.Empty:

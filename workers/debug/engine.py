@@ -58,6 +58,7 @@ class DebugEngine(TrainerHook):
         self.control = control
         self.task_names = list(task_names)
         self.nan_guard = nan_guard
+        self._guarded_names = guarded_names(self.task_names)
         self.breakpoints = BreakpointSet(task_names)
         for breakpoint in breakpoints:
             self.breakpoints.arm(breakpoint)
@@ -91,7 +92,7 @@ class DebugEngine(TrainerHook):
         due = self.breakpoints.due(boundary.step)
         names = set().union(*(armed.condition.names for armed in due))
         if self.nan_guard:
-            names.update(guarded_names(self.task_names))
+            names.update(self._guarded_names)
         # One host read per step at most: what the guard and the due breakpoints need.
         values = StepValues(trainer, boundary, self._gradient_norm).read(names) if names else {}
         if self.nan_guard:
