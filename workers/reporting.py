@@ -92,25 +92,24 @@ def _read_rows(records: list[StepRecord], task_names: list[str]) -> list[list[fl
     batch: losses and weights in task order, then (on statistics steps) the
     gradient norms and the cosines of the task pairs in
     `itertools.combinations` order."""
-    count = len(task_names)
-    device = records[0].losses[task_names[0]].device
-    # Losses and weights are 0-dim tensors: one stack takes those of every record.
-    scalars = [
-        values[name]
-        for record in records
-        for values in (record.losses, record.weights)
-        for name in task_names
-    ]
-    parts = [torch.stack([x.to(device) for x in scalars]).float()]
+    count, size = len(task_names), len(records) * len(task_names)
+    # A step's losses come from one forward and its weights from one strategy
+    # vector: one stack for all the losses, one for all the weights.
+    losses = torch.stack([record.losses[name] for record in records for name in task_names])
+    weights = torch.stack([record.weights[name] for record in records for name in task_names])
+    parts = [losses.float(), weights.to(losses.device).float()]
     statistics = [r.task_statistics for r in records if r.task_statistics is not None]
     if statistics:
-        pairs = torch.triu_indices(count, count, offset=1, device=device)
+        pairs = torch.triu_indices(count, count, offset=1, device=losses.device)
         for stats in statistics:
-            cosines = stats.cosines.to(device)[pairs[0], pairs[1]]
-            parts += [stats.norms.to(device).float(), cosines.float()]
-    values = (torch.cat(parts) if len(parts) > 1 else parts[0]).tolist()
-    rows = [values[2 * count * i : 2 * count * (i + 1)] for i in range(len(records))]
-    position, extra = 2 * count * len(records), count + count * (count - 1) // 2
+            cosines = stats.cosines.to(losses.device)[pairs[0], pairs[1]]
+            parts += [stats.norms.to(losses.device).float(), cosines.float()]
+    values = torch.cat(parts).tolist()
+    rows = [
+        values[count * i : count * (i + 1)] + values[size + count * i : size + count * (i + 1)]
+        for i in range(len(records))
+    ]
+    position, extra = 2 * size, count + count * (count - 1) // 2
     for record, row in zip(records, rows, strict=True):
         if record.task_statistics is not None:
             row += values[position : position + extra]

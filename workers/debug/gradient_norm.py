@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 import torch
 from torch import Tensor, nn
 
+_GRAD = attrgetter("grad")  # reads `.grad` without a Python frame per parameter
 # Up to this many parameters, a CPU model's gradients are copied into one
 # vector and reduced once (4 MiB of float32 at most per step).
 FLATTEN_MAX_ELEMENTS = 1 << 20
@@ -31,7 +34,7 @@ class GradientNorm:
 
     def total(self) -> Tensor:
         """The 0-dim norm of every `.grad` together (0 when there are none); no host sync."""
-        grads = [p.grad for p in self.parameters if p.grad is not None]
+        grads = [grad for grad in map(_GRAD, self.parameters) if grad is not None]
         if not grads:
             return torch.zeros(())
         if self._flatten:
