@@ -56,7 +56,7 @@ class BreakpointSet:
     def due(self, step: int) -> list[ArmedBreakpoint]:
         return [armed for armed in self._armed.values() if armed.due(step)]
 
-    def need_task_gradients(self, step: int) -> bool:
+    def task_gradients_due(self, step: int) -> bool:
         """Whether a breakpoint due at `step` reads per-task gradient statistics."""
         return any(armed.needs_task_gradients and armed.due(step) for armed in self._armed.values())
 

@@ -78,7 +78,7 @@ class DebugEngine(TrainerHook):
         self._gradient_norm = GradientNorm(trainer.model)
 
     def wants_task_gradients(self, trainer: Trainer, step: int) -> bool:
-        return self.breakpoints.need_task_gradients(step)
+        return self.breakpoints.task_gradients_due(step)
 
     def on_step_boundary(self, trainer: Trainer, boundary: StepBoundary) -> None:
         started = time.perf_counter()
