@@ -13,7 +13,7 @@ import torch
 from bench.machine import describe_machine
 from bench.measure import Row
 from bench.report import render_table, write_json
-from bench.suite import FULL, PARTS, QUICK, run_part
+from bench.suite import FULL, PARTS, PROBLEMS, QUICK, run_part
 from mtl_service.logs import configure_logging
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -32,6 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--only", nargs="+", choices=sorted(PARTS), help="run these parts (default: all)"
+    )
+    parser.add_argument(
+        "--problem",
+        nargs="+",
+        choices=PROBLEMS,
+        default=list(PROBLEMS),
+        help="problems of the overhead and end-to-end parts (default: both)",
     )
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"JSON file ({RESULTS})")
     return parser
@@ -52,13 +59,14 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.only or list(PARTS):
         part_started = time.perf_counter()
         print(f"bench: {name} ...", file=sys.stderr, flush=True)
-        rows += run_part(name, sizes, device)
+        rows += run_part(name, sizes, device, args.problem)
         print(f"bench: {name} took {time.perf_counter() - part_started:.0f} s", file=sys.stderr)
     wall_seconds = round(time.perf_counter() - started)
     print(render_table(rows, machine))
     config = {
         "quick": args.quick,
         "parts": args.only or list(PARTS),
+        "problems": args.problem,
         "wall_seconds": wall_seconds,
         **asdict(sizes),
     }

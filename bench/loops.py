@@ -23,8 +23,10 @@ from workers.trainer import Trainer
 _STOP = object()
 
 
-Statistics = Callable[[dict[str, torch.Tensor], Representation], object]
-"""Computes something from a step's losses and representation before its backward."""
+Finish = Callable[[], object]
+Statistics = Callable[[dict[str, torch.Tensor], Representation], Finish | None]
+"""Computes something from a step's losses and representation before its
+backward; what it returns, if anything, runs right after that backward."""
 
 
 class HandLoop:
@@ -32,8 +34,9 @@ class HandLoop:
     optimizer and data order (built by workers.job_build from the same spec),
     then forward, weighted sum of the task losses, backward, optimizer.step().
 
-    `statistics`, when given, runs after the forward and before the backward
-    (what the task-gradient benchmark times).
+    `statistics`, when given, runs after the forward and before the backward,
+    and its finishing part after the backward (what the task-gradient
+    benchmark times).
     """
 
     def __init__(
@@ -64,11 +67,12 @@ class HandLoop:
                 task.name: task.loss(predictions[task.name], batch.targets[task.name])
                 for task in self.components.tasks
             }
-            if self.statistics is not None:
-                self.statistics(losses, representation)
+            finish = self.statistics(losses, representation) if self.statistics else None
             total = sum(self.weights[name] * loss for name, loss in losses.items())
             optimizer.zero_grad(set_to_none=True)
             total.backward()  # type: ignore[union-attr]
+            if finish is not None:
+                finish()
             optimizer.step()
 
 

@@ -174,11 +174,11 @@ def _reads_row(problem: BenchProblem, own: Transfers, hand_loop: Transfers) -> R
     """Host reads per step that (a) adds to the hand loop (the optimizer's own
     reads of its CPU step counters are in both): on CUDA each one is a sync."""
     if own.device_to_host is None or hand_loop.device_to_host is None:
-        value = own.scalar_reads - hand_loop.scalar_reads
-        what, note = "scalar reads", "item()/bool() of a tensor: a sync each on CUDA"
+        value = own.host_reads - hand_loop.host_reads
+        what, note = "host reads", "item()/bool()/tolist() of a tensor: a sync each on CUDA"
     else:
         value = own.device_to_host - hand_loop.device_to_host
-        what, note = "device-to-host copies", f"{own.scalar_reads:.1f} scalar reads in all"
+        what, note = "device-to-host copies", f"{own.host_reads:.1f} host reads in all"
     return Row(
         section="overhead",
         name=f"{problem.label}: (a) {what} per step beyond the hand loop",

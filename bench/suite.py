@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,35 +66,53 @@ QUICK = Sizes(
     ),
 )
 
-Part = Callable[[Sizes, torch.device, Path], list[Row]]
+# The problems of the overhead and end-to-end parts, by the name `--problem` takes.
+PROBLEMS = ("tabular", "dense")
+
+Part = Callable[[Sizes, torch.device, Path, Sequence[str]], list[Row]]
 
 
-def _overhead(sizes: Sizes, device: torch.device, scratch: Path) -> list[Row]:
-    return [
-        *measure_overhead(tabular_mmoe(), device, sizes.tabular),
-        *measure_overhead(dense(device), device, sizes.dense),
-    ]
+def _overhead(
+    sizes: Sizes, device: torch.device, scratch: Path, problems: Sequence[str]
+) -> list[Row]:
+    chosen = {"tabular": (tabular_mmoe(), sizes.tabular), "dense": (dense(device), sizes.dense)}
+    rows: list[Row] = []
+    for name in problems:
+        problem, config = chosen[name]
+        rows += measure_overhead(problem, device, config)
+    return rows
 
 
-def _end_to_end(sizes: Sizes, device: torch.device, scratch: Path) -> list[Row]:
+def _end_to_end(
+    sizes: Sizes, device: torch.device, scratch: Path, problems: Sequence[str]
+) -> list[Row]:
     tabular_steps, dense_steps = sizes.service_steps
-    problems = [(tabular_mmoe(), tabular_steps), (dense(device), dense_steps)]
+    chosen = {"tabular": (tabular_mmoe(), tabular_steps), "dense": (dense(device), dense_steps)}
     return measure_end_to_end(
-        problems, rounds=sizes.service_rounds, device=device, data_dir=scratch
+        [chosen[name] for name in problems],
+        rounds=sizes.service_rounds,
+        device=device,
+        data_dir=scratch,
     )
 
 
-def _task_gradients(sizes: Sizes, device: torch.device, scratch: Path) -> list[Row]:
+def _task_gradients(
+    sizes: Sizes, device: torch.device, scratch: Path, problems: Sequence[str]
+) -> list[Row]:
     return measure_task_gradients(
         dense(device), device, steps=sizes.gradient_steps, rounds=sizes.gradient_rounds
     )
 
 
-def _strategies(sizes: Sizes, device: torch.device, scratch: Path) -> list[Row]:
+def _strategies(
+    sizes: Sizes, device: torch.device, scratch: Path, problems: Sequence[str]
+) -> list[Row]:
     return measure_strategies(device, steps=sizes.strategy_steps, rounds=sizes.strategy_rounds)
 
 
-def _control_plane(sizes: Sizes, device: torch.device, scratch: Path) -> list[Row]:
+def _control_plane(
+    sizes: Sizes, device: torch.device, scratch: Path, problems: Sequence[str]
+) -> list[Row]:
     return measure_control_plane(sizes.control_plane, scratch)
 
 
@@ -107,7 +125,10 @@ PARTS: dict[str, Part] = {
 }
 
 
-def run_part(name: str, sizes: Sizes, device: torch.device) -> list[Row]:
-    """Run one part with a scratch data directory of its own."""
+def run_part(
+    name: str, sizes: Sizes, device: torch.device, problems: Sequence[str] = PROBLEMS
+) -> list[Row]:
+    """Run one part with a scratch data directory of its own; `problems`
+    narrows the overhead and end-to-end parts to some of `PROBLEMS`."""
     with tempfile.TemporaryDirectory(prefix=f"mtl-bench-{name}-") as scratch:
-        return PARTS[name](sizes, device, Path(scratch))
+        return PARTS[name](sizes, device, Path(scratch), problems)

@@ -60,6 +60,8 @@ class JobControl:
         """The next queued command; with `wait`, block until one arrives, a stop
         is requested or `timeout` seconds pass (then None)."""
         while True:
+            if not wait and self._commands.empty():
+                return None  # the usual case at a step boundary, without raising Empty
             try:
                 item = self._commands.get(block=wait, timeout=timeout if wait else None)
             except queue.Empty:

@@ -9,6 +9,7 @@ import torch
 
 from mtl.v1 import job_pb2, worker_pb2
 from workers.checkpoint import SavedCheckpoint
+from workers.debug_clock import DebugClock
 from workers.hooks import StepRecord, TrainerHook, TrainingOutcome
 from workers.trainer import Trainer
 
@@ -21,17 +22,29 @@ class StepReporter(TrainerHook):
     Losses, weights and task statistics stay on the device until a flush,
     where one concatenated `.tolist()` reads them all: one host sync per
     report instead of one per task per step. Validation metrics are already
-    numbers (a validation pass reads its metrics anyway).
+    numbers (a validation pass reads its metrics anyway). Each step carries the
+    seconds its debug hooks added to `clock` (the hooks before this one in the
+    trainer's list have finished the step when this one takes them).
     """
 
-    def __init__(self, *, job_id: str, report_interval: int, send: Send) -> None:
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        report_interval: int,
+        send: Send,
+        clock: DebugClock | None = None,
+    ) -> None:
         self.job_id = job_id
         self.report_interval = report_interval
         self.send = send
+        self.clock = clock or DebugClock()
         self._pending: list[StepRecord] = []
+        self._debug_seconds: list[float] = []
 
     def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
         self._pending.append(record)
+        self._debug_seconds.append(self.clock.take())
         if len(self._pending) >= self.report_interval:
             self.flush()
 
@@ -60,14 +73,12 @@ class StepReporter(TrainerHook):
         if not self._pending:
             return
         records, self._pending = self._pending, []
+        debug_seconds, self._debug_seconds = self._debug_seconds, []
         task_names = list(records[0].losses)
-        # One host sync for the whole batch: losses, weights and task statistics of every step.
-        vectors = [_device_values(record, task_names) for record in records]
-        values = torch.cat(vectors).tolist()
-        bounds = list(itertools.accumulate((v.numel() for v in vectors), initial=0))
+        rows = _read_rows(records, task_names)
         steps = [
-            _step_metrics(record, task_names, values[start:end])
-            for record, (start, end) in zip(records, itertools.pairwise(bounds), strict=True)
+            _step_metrics(record, task_names, row, seconds)
+            for record, row, seconds in zip(records, rows, debug_seconds, strict=True)
         ]
         self.send(
             worker_pb2.WorkerMessage(
@@ -76,38 +87,55 @@ class StepReporter(TrainerHook):
         )
 
 
-def _device_values(record: StepRecord, task_names: list[str]) -> torch.Tensor:
-    """One step's numbers as one float vector on the losses' device: losses and
-    weights in task order, then (on statistics steps) the gradient norms and
-    the cosines of the task pairs in `itertools.combinations` order."""
-    device = record.losses[task_names[0]].device
-    parts = [record.losses[n].float().reshape(()) for n in task_names]
-    parts += [torch.as_tensor(record.weights[n]).float().reshape(()).to(device) for n in task_names]
-    vector = torch.stack(parts)
-    statistics = record.task_statistics
-    if statistics is None:
-        return vector
-    pairs = torch.triu_indices(len(task_names), len(task_names), offset=1, device=device)
-    cosines = statistics.cosines.to(device)[pairs[0], pairs[1]]
-    return torch.cat([vector, statistics.norms.to(device).float(), cosines.float()])
+def _read_rows(records: list[StepRecord], task_names: list[str]) -> list[list[float]]:
+    """Each record's numbers as floats, read with one host sync for the whole
+    batch: losses and weights in task order, then (on statistics steps) the
+    gradient norms and the cosines of the task pairs in
+    `itertools.combinations` order."""
+    count, size = len(task_names), len(records) * len(task_names)
+    # A step's losses come from one forward and its weights from one strategy
+    # vector: one stack for all the losses, one for all the weights.
+    losses = torch.stack([record.losses[name] for record in records for name in task_names])
+    weights = torch.stack([record.weights[name] for record in records for name in task_names])
+    parts = [losses.float(), weights.to(losses.device).float()]
+    statistics = [r.task_statistics for r in records if r.task_statistics is not None]
+    if statistics:
+        pairs = torch.triu_indices(count, count, offset=1, device=losses.device)
+        for stats in statistics:
+            cosines = stats.cosines.to(losses.device)[pairs[0], pairs[1]]
+            parts += [stats.norms.to(losses.device).float(), cosines.float()]
+    values = torch.cat(parts).tolist()
+    rows = [
+        values[count * i : count * (i + 1)] + values[size + count * i : size + count * (i + 1)]
+        for i in range(len(records))
+    ]
+    position, extra = 2 * size, count + count * (count - 1) // 2
+    for record, row in zip(records, rows, strict=True):
+        if record.task_statistics is not None:
+            row += values[position : position + extra]
+            position += extra
+    return rows
 
 
 def _step_metrics(
-    record: StepRecord, task_names: list[str], row: list[float]
+    record: StepRecord, task_names: list[str], row: list[float], debug_seconds: float
 ) -> job_pb2.StepMetrics:
     count = len(task_names)
-    task_losses = dict(zip(task_names, row[:count], strict=True))
-    task_weights = dict(zip(task_names, row[count : 2 * count], strict=True))
+    losses, weights = row[:count], row[count : 2 * count]
     metrics = job_pb2.StepMetrics(
         step=record.step,
-        task_losses=task_losses,
-        task_weights=task_weights,
-        total_loss=sum(task_weights[name] * task_losses[name] for name in task_names),
+        total_loss=sum(weight * loss for weight, loss in zip(weights, losses, strict=True)),
         duration_seconds=record.duration_seconds,
         num_samples=record.num_samples,
         learning_rate=record.learning_rate,
-        validation_metrics=record.validation_metrics,
+        debug_seconds=debug_seconds,
     )
+    # Map entries set one by one: about half the cost of passing dicts to the constructor.
+    for name, loss, weight in zip(task_names, losses, weights, strict=True):
+        metrics.task_losses[name] = loss
+        metrics.task_weights[name] = weight
+    if record.validation_metrics:
+        metrics.validation_metrics.update(record.validation_metrics)
     if record.task_statistics is not None:
         norms = row[2 * count : 3 * count]
         metrics.task_grad_norms.update(zip(task_names, norms, strict=True))

@@ -16,6 +16,7 @@ from workers.checkpoint import CheckpointDirectory, read_checkpoint
 from workers.connection import ChannelSecurity, ServiceConnection
 from workers.control import JobControl
 from workers.debug.engine import DebugEngine
+from workers.debug_clock import DebugClock
 from workers.distributed.group import RankGroup, RankLost
 from workers.distributed.ranks import (
     RendezvousMailbox,
@@ -304,6 +305,8 @@ class WorkerRuntime:
         spec, control, group = assignment.spec, running.control, running.group
         send = self.connection.send
         leader = group is None or group.is_leader
+        # Debug hooks add their seconds; the reporter, last, reports them per step.
+        clock = DebugClock()
         engine = DebugEngine(
             job_id=assignment.job_id,
             send=send,
@@ -314,14 +317,16 @@ class WorkerRuntime:
             rank=group.rank if group is not None else 0,
             world_size=group.world_size if group is not None else 1,
             delegate=control.delegate if isinstance(control, LeaderControl) else None,
+            clock=clock,
         )
         if group is not None and isinstance(control, FollowerControl):
             return [FollowerSync(group, control, engine)]
         reporter = StepReporter(
-            job_id=assignment.job_id, report_interval=spec.report_interval, send=send
+            job_id=assignment.job_id, report_interval=spec.report_interval, send=send, clock=clock
         )
         # Statistics first: step 3 of the boundary comes before the engine's conditions.
-        hooks = [TaskStatistics(stats_interval=spec.stats_interval), engine, reporter]
+        statistics = TaskStatistics(stats_interval=spec.stats_interval, clock=clock)
+        hooks: list[TrainerHook] = [statistics, engine, reporter]
         if group is not None and isinstance(control, LeaderControl):
             hooks.append(LeaderSync(group, control))
         return hooks

@@ -26,6 +26,7 @@ from workers.hooks import (
 )
 from workers.job_build import JobComponents
 from workers.mtl.diagnostics import task_gradients_from_losses
+from workers.mtl.gradient_capture import capture_representation_gradients
 from workers.mtl.model import Representation
 from workers.mtl.validation import DELTA_M_KEY, check_baselines, delta_m_percent, evaluate
 from workers.mtl.weighting import BackwardContext, GradientSource
@@ -183,18 +184,23 @@ class Trainer:
         self, step: int, losses: dict[str, torch.Tensor], representation: Representation
     ) -> tuple[torch.Tensor, GradientSource] | None:
         """Per-task gradients for hooks that asked, taken before the backward frees
-        the graph; gradient strategies compute their own and are reused instead."""
+        the graph; gradient strategies compute their own and are reused instead.
+        On the representation they are captured during the step's own backward
+        (the matrix is complete once it ran), else taken now by extra passes."""
         if self.strategy.kind == "gradient":
             return None
         if not any(hook.wants_task_gradients(self, step) for hook in self.hooks):
             return None
         source = default_source(self.model)
+        names = [task.name for task in self.components.tasks]
+        if source is GradientSource.REPRESENTATION and isinstance(representation, torch.Tensor):
+            captured = capture_representation_gradients(
+                losses, names, representation, user_weights=self.user_weights
+            )
+            if captured is not None:
+                return captured, source
         matrix = task_gradients_from_losses(
-            losses,
-            [task.name for task in self.components.tasks],
-            model=self.model,
-            representation=representation,
-            source=source,
+            losses, names, model=self.model, representation=representation, source=source
         )
         return matrix, source
 

@@ -27,7 +27,7 @@ from mtl.v1 import debug_types_pb2 as mtl_dot_v1_dot_debug__types__pb2
 from mtl.v1 import spec_pb2 as mtl_dot_v1_dot_spec__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10mtl/v1/job.proto\x12\x06mtl.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18mtl/v1/debug_types.proto\x1a\x11mtl/v1/spec.proto\"\xa1\x06\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1d\n\x04spec\x18\x02 \x01(\x0b\x32\x0f.mtl.v1.JobSpec\x12\x1f\n\x05state\x18\x03 \x01(\x0e\x32\x10.mtl.v1.JobState\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x0c\n\x04step\x18\x05 \x01(\x03\x12\x0f\n\x07\x61ttempt\x18\x06 \x01(\x05\x12\x11\n\tworker_id\x18\x07 \x01(\t\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0btask_losses\x18\x0b \x03(\x0b\x32\x1b.mtl.v1.Job.TaskLossesEntry\x12\x32\n\x0ctask_weights\x18\x0c \x03(\x0b\x32\x1c.mtl.v1.Job.TaskWeightsEntry\x12+\n\x0b\x65nvironment\x18\r \x01(\x0b\x32\x16.mtl.v1.JobEnvironment\x12\x13\n\x0bspec_sha256\x18\x0e \x01(\t\x12\'\n\x0b\x62reakpoints\x18\x0f \x03(\x0b\x32\x12.mtl.v1.Breakpoint\x12\x1b\n\x13num_breakpoints_set\x18\x10 \x01(\x03\x12.\n\npause_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1d\n\x05pause\x18\x12 \x01(\x0b\x32\x0e.mtl.v1.Paused\x12\x16\n\x0epaused_seconds\x18\x13 \x01(\x01\x12\'\n\x0b\x66ork_origin\x18\x14 \x01(\x0b\x32\x12.mtl.v1.ForkOrigin\x12\x17\n\x0frank_worker_ids\x18\x15 \x03(\t\x1a\x31\n\x0fTaskLossesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x32\n\x10TaskWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"J\n\nForkOrigin\x12\x15\n\rparent_job_id\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\x03\x12\x17\n\x0f\x63heckpoint_path\x18\x03 \x01(\t\"\xb1\x01\n\x0eJobEnvironment\x12\x16\n\x0epython_version\x18\x01 \x01(\t\x12\x15\n\rtorch_version\x18\x02 \x01(\t\x12\x14\n\x0c\x63uda_version\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x04 \x01(\t\x12\x10\n\x08hostname\x18\x05 \x01(\t\x12\x11\n\tworker_id\x18\x06 \x01(\t\x12\x10\n\x08platform\x18\x07 \x01(\t\x12\x13\n\x0bnum_threads\x18\x08 \x01(\x05\"\xf9\x04\n\x0bStepMetrics\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\x38\n\x0btask_losses\x18\x02 \x03(\x0b\x32#.mtl.v1.StepMetrics.TaskLossesEntry\x12:\n\x0ctask_weights\x18\x03 \x03(\x0b\x32$.mtl.v1.StepMetrics.TaskWeightsEntry\x12\x12\n\ntotal_loss\x18\x04 \x01(\x01\x12\x18\n\x10\x64uration_seconds\x18\x05 \x01(\x01\x12\x13\n\x0bnum_samples\x18\x06 \x01(\x03\x12\x15\n\rlearning_rate\x18\x07 \x01(\x01\x12?\n\x0ftask_grad_norms\x18\x08 \x03(\x0b\x32&.mtl.v1.StepMetrics.TaskGradNormsEntry\x12,\n\x0cgrad_cosines\x18\t \x03(\x0b\x32\x16.mtl.v1.TaskPairCosine\x12\x46\n\x12validation_metrics\x18\n \x03(\x0b\x32*.mtl.v1.StepMetrics.ValidationMetricsEntry\x1a\x31\n\x0fTaskLossesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x32\n\x10TaskWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x34\n\x12TaskGradNormsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x38\n\x16ValidationMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"@\n\x0eTaskPairCosine\x12\x0e\n\x06task_a\x18\x01 \x01(\t\x12\x0e\n\x06task_b\x18\x02 \x01(\t\x12\x0e\n\x06\x63osine\x18\x03 \x01(\x01\"x\n\x0bStateChange\x12$\n\nfrom_state\x18\x01 \x01(\x0e\x32\x10.mtl.v1.JobState\x12\"\n\x08to_state\x18\x02 \x01(\x0e\x32\x10.mtl.v1.JobState\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\"0\n\nStepReport\x12\"\n\x05steps\x18\x01 \x03(\x0b\x32\x13.mtl.v1.StepMetrics\"[\n\x0f\x43heckpointSaved\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x18\n\x10\x64uration_seconds\x18\x04 \x01(\x01\"\xc3\x03\n\x08JobEvent\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x03\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x0cstate_change\x18\x04 \x01(\x0b\x32\x13.mtl.v1.StateChangeH\x00\x12)\n\x0bstep_report\x18\x05 \x01(\x0b\x32\x12.mtl.v1.StepReportH\x00\x12\x33\n\x10\x63heckpoint_saved\x18\x06 \x01(\x0b\x32\x17.mtl.v1.CheckpointSavedH\x00\x12/\n\x0e\x62reakpoint_hit\x18\x07 \x01(\x0b\x32\x15.mtl.v1.BreakpointHitH\x00\x12 \n\x06paused\x18\x08 \x01(\x0b\x32\x0e.mtl.v1.PausedH\x00\x12\"\n\x07resumed\x18\t \x01(\x0b\x32\x0f.mtl.v1.ResumedH\x00\x12\x31\n\x0fsetting_changed\x18\n \x01(\x0b\x32\x16.mtl.v1.SettingChangedH\x00\x12)\n\x0b\x64\x65\x62ug_error\x18\x0b \x01(\x0b\x32\x12.mtl.v1.DebugErrorH\x00\x42\t\n\x07payload\"D\n\x10SubmitJobRequest\x12\x1d\n\x04spec\x18\x01 \x01(\x0b\x32\x0f.mtl.v1.JobSpec\x12\x11\n\tspec_text\x18\x02 \x01(\t\"-\n\x11SubmitJobResponse\x12\x18\n\x03job\x18\x01 \x01(\x0b\x32\x0b.mtl.v1.Job\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"*\n\x0eGetJobResponse\x12\x18\n\x03job\x18\x01 \x01(\x0b\x32\x0b.mtl.v1.Job\"Z\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12 \n\x06states\x18\x03 \x03(\x0e\x32\x10.mtl.v1.JobState\"F\n\x10ListJobsResponse\x12\x19\n\x04jobs\x18\x01 \x03(\x0b\x32\x0b.mtl.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"2\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"-\n\x11\x43\x61ncelJobResponse\x12\x18\n\x03job\x18\x01 \x01(\x0b\x32\x0b.mtl.v1.Job\"9\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\"3\n\x10WatchJobResponse\x12\x1f\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x10.mtl.v1.JobEvent\"\xe4\x01\n\x0e\x46orkJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12=\n\x0closs_weights\x18\x03 \x03(\x0b\x32\'.mtl.v1.ForkJobRequest.LossWeightsEntry\x12\x15\n\rlearning_rate\x18\x04 \x01(\x01\x12*\n\tweighting\x18\x05 \x01(\x0b\x32\x17.mtl.v1.WeightingConfig\x1a\x32\n\x10LossWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"+\n\x0f\x46orkJobResponse\x12\x18\n\x03job\x18\x01 \x01(\x0b\x32\x0b.mtl.v1.Job*\xc8\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x16\n\x12JOB_STATE_STARTING\x10\x02\x12\x15\n\x11JOB_STATE_RUNNING\x10\x03\x12\x14\n\x10JOB_STATE_PAUSED\x10\x04\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x05\x12\x14\n\x10JOB_STATE_FAILED\x10\x06\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x07\x32\x85\x03\n\nJobService\x12@\n\tSubmitJob\x12\x18.mtl.v1.SubmitJobRequest\x1a\x19.mtl.v1.SubmitJobResponse\x12\x37\n\x06GetJob\x12\x15.mtl.v1.GetJobRequest\x1a\x16.mtl.v1.GetJobResponse\x12=\n\x08ListJobs\x12\x17.mtl.v1.ListJobsRequest\x1a\x18.mtl.v1.ListJobsResponse\x12@\n\tCancelJob\x12\x18.mtl.v1.CancelJobRequest\x1a\x19.mtl.v1.CancelJobResponse\x12?\n\x08WatchJob\x12\x17.mtl.v1.WatchJobRequest\x1a\x18.mtl.v1.WatchJobResponse0\x01\x12:\n\x07\x46orkJob\x12\x16.mtl.v1.ForkJobRequest\x1a\x17.mtl.v1.ForkJobResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10mtl/v1/job.proto\x12\x06mtl.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18mtl/v1/debug_types.proto\x1a\x11mtl/v1/spec.proto\"\xa1\x06\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1d\n\x04spec\x18\x02 \x01(\x0b\x32\x0f.mtl.v1.JobSpec\x12\x1f\n\x05state\x18\x03 \x01(\x0e\x32\x10.mtl.v1.JobState\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x0c\n\x04step\x18\x05 \x01(\x03\x12\x0f\n\x07\x61ttempt\x18\x06 \x01(\x05\x12\x11\n\tworker_id\x18\x07 \x01(\t\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0btask_losses\x18\x0b \x03(\x0b\x32\x1b.mtl.v1.Job.TaskLossesEntry\x12\x32\n\x0ctask_weights\x18\x0c \x03(\x0b\x32\x1c.mtl.v1.Job.TaskWeightsEntry\x12+\n\x0b\x65nvironment\x18\r \x01(\x0b\x32\x16.mtl.v1.JobEnvironment\x12\x13\n\x0bspec_sha256\x18\x0e \x01(\t\x12\'\n\x0b\x62reakpoints\x18\x0f \x03(\x0b\x32\x12.mtl.v1.Breakpoint\x12\x1b\n\x13num_breakpoints_set\x18\x10 \x01(\x03\x12.\n\npause_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1d\n\x05pause\x18\x12 \x01(\x0b\x32\x0e.mtl.v1.Paused\x12\x16\n\x0epaused_seconds\x18\x13 \x01(\x01\x12\'\n\x0b\x66ork_origin\x18\x14 \x01(\x0b\x32\x12.mtl.v1.ForkOrigin\x12\x17\n\x0frank_worker_ids\x18\x15 \x03(\t\x1a\x31\n\x0fTaskLossesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x32\n\x10TaskWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"J\n\nForkOrigin\x12\x15\n\rparent_job_id\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\x03\x12\x17\n\x0f\x63heckpoint_path\x18\x03 \x01(\t\"\xb1\x01\n\x0eJobEnvironment\x12\x16\n\x0epython_version\x18\x01 \x01(\t\x12\x15\n\rtorch_version\x18\x02 \x01(\t\x12\x14\n\x0c\x63uda_version\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x04 \x01(\t\x12\x10\n\x08hostname\x18\x05 \x01(\t\x12\x11\n\tworker_id\x18\x06 \x01(\t\x12\x10\n\x08platform\x18\x07 \x01(\t\x12\x13\n\x0bnum_threads\x18\x08 \x01(\x05\"\x90\x05\n\x0bStepMetrics\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\x38\n\x0btask_losses\x18\x02 \x03(\x0b\x32#.mtl.v1.StepMetrics.TaskLossesEntry\x12:\n\x0ctask_weights\x18\x03 \x03(\x0b\x32$.mtl.v1.StepMetrics.TaskWeightsEntry\x12\x12\n\ntotal_loss\x18\x04 \x01(\x01\x12\x18\n\x10\x64uration_seconds\x18\x05 \x01(\x01\x12\x13\n\x0bnum_samples\x18\x06 \x01(\x03\x12\x15\n\rlearning_rate\x18\x07 \x01(\x01\x12?\n\x0ftask_grad_norms\x18\x08 \x03(\x0b\x32&.mtl.v1.StepMetrics.TaskGradNormsEntry\x12,\n\x0cgrad_cosines\x18\t \x03(\x0b\x32\x16.mtl.v1.TaskPairCosine\x12\x46\n\x12validation_metrics\x18\n \x03(\x0b\x32*.mtl.v1.StepMetrics.ValidationMetricsEntry\x12\x15\n\rdebug_seconds\x18\x0b \x01(\x01\x1a\x31\n\x0fTaskLossesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x32\n\x10TaskWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x34\n\x12TaskGradNormsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x38\n\x16ValidationMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"@\n\x0eTaskPairCosine\x12\x0e\n\x06task_a\x18\x01 \x01(\t\x12\x0e\n\x06task_b\x18\x02 \x01(\t\x12\x0e\n\x06\x63osine\x18\x03 \x01(\x01\"x\n\x0bStateChange\x12$\n\nfrom_state\x18\x01 \x01(\x0e\x32\x10.mtl.v1.JobState\x12\"\n\x08to_state\x18\x02 \x01(\x0e\x32\x10.mtl.v1.JobState\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\"0\n\nStepReport\x12\"\n\x05steps\x18\x01 \x03(\x0b\x32\x13.mtl.v1.StepMetrics\"[\n\x0f\x43heckpointSaved\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x18\n\x10\x64uration_seconds\x18\x04 \x01(\x01\"\xc3\x03\n\x08JobEvent\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x03\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x0cstate_change\x18\x04 \x01(\x0b\x32\x13.mtl.v1.StateChangeH\x00\x12)\n\x0bstep_report\x18\x05 \x01(\x0b\x32\x12.mtl.v1.StepReportH\x00\x12\x33\n\x10\x63heckpoint_saved\x18\x06 \x01(\x0b\x32\x17.mtl.v1.CheckpointSavedH\x00\x12/\n\x0e\x62reakpoint_hit\x18\x07 \x01(\x0b\x32\x15.mtl.v1.BreakpointHitH\x00\x12 \n\x06paused\x18\x08 \x01(\x0b\x32\x0e.mtl.v1.PausedH\x00\x12\"\n\x07resumed\x18\t \x01(\x0b\x32\x0f.mtl.v1.ResumedH\x00\x12\x31\n\x0fsetting_changed\x18\n \x01(\x0b\x32\x16.mtl.v1.SettingChangedH\x00\x12)\n\x0b\x64\x65\x62ug_error\x18\x0b \x01(\x0b\x32\x12.mtl.v1.DebugErrorH\x00\x42\t\n\x07payload\"D\n\x10SubmitJobRequest\x12\x1d\n\x04spec\x18\x01 \x01(\x0b\x32\x0f.mtl.v1.JobSpec\x12\x11\n\tspec_text\x18\x02 \x01(\t\"-\n\x11SubmitJobResponse\x12\x18\n\x03job\x18\x01 \x01(\x0b\x32\x0b.mtl.v1.Job\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"*\n\x0eGetJobResponse\x12\x18\n\x03job\x18\x01 \x01(\x0b\x32\x0b.mtl.v1.Job\"Z\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12 \n\x06states\x18\x03 \x03(\x0e\x32\x10.mtl.v1.JobState\"F\n\x10ListJobsResponse\x12\x19\n\x04jobs\x18\x01 \x03(\x0b\x32\x0b.mtl.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"2\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"-\n\x11\x43\x61ncelJobResponse\x12\x18\n\x03job\x18\x01 \x01(\x0b\x32\x0b.mtl.v1.Job\"9\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\"3\n\x10WatchJobResponse\x12\x1f\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x10.mtl.v1.JobEvent\"\xe4\x01\n\x0e\x46orkJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12=\n\x0closs_weights\x18\x03 \x03(\x0b\x32\'.mtl.v1.ForkJobRequest.LossWeightsEntry\x12\x15\n\rlearning_rate\x18\x04 \x01(\x01\x12*\n\tweighting\x18\x05 \x01(\x0b\x32\x17.mtl.v1.WeightingConfig\x1a\x32\n\x10LossWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"+\n\x0f\x46orkJobResponse\x12\x18\n\x03job\x18\x01 \x01(\x0b\x32\x0b.mtl.v1.Job*\xc8\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x16\n\x12JOB_STATE_STARTING\x10\x02\x12\x15\n\x11JOB_STATE_RUNNING\x10\x03\x12\x14\n\x10JOB_STATE_PAUSED\x10\x04\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x05\x12\x14\n\x10JOB_STATE_FAILED\x10\x06\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x07\x32\x85\x03\n\nJobService\x12@\n\tSubmitJob\x12\x18.mtl.v1.SubmitJobRequest\x1a\x19.mtl.v1.SubmitJobResponse\x12\x37\n\x06GetJob\x12\x15.mtl.v1.GetJobRequest\x1a\x16.mtl.v1.GetJobResponse\x12=\n\x08ListJobs\x12\x17.mtl.v1.ListJobsRequest\x1a\x18.mtl.v1.ListJobsResponse\x12@\n\tCancelJob\x12\x18.mtl.v1.CancelJobRequest\x1a\x19.mtl.v1.CancelJobResponse\x12?\n\x08WatchJob\x12\x17.mtl.v1.WatchJobRequest\x1a\x18.mtl.v1.WatchJobResponse0\x01\x12:\n\x07\x46orkJob\x12\x16.mtl.v1.ForkJobRequest\x1a\x17.mtl.v1.ForkJobResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,8 +48,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STEPMETRICS_VALIDATIONMETRICSENTRY']._serialized_options = b'8\001'
   _globals['_FORKJOBREQUEST_LOSSWEIGHTSENTRY']._loaded_options = None
   _globals['_FORKJOBREQUEST_LOSSWEIGHTSENTRY']._serialized_options = b'8\001'
-  _globals['_JOBSTATE']._serialized_start=3433
-  _globals['_JOBSTATE']._serialized_end=3633
+  _globals['_JOBSTATE']._serialized_start=3456
+  _globals['_JOBSTATE']._serialized_end=3656
   _globals['_JOB']._serialized_start=107
   _globals['_JOB']._serialized_end=908
   _globals['_JOB_TASKLOSSESENTRY']._serialized_start=807
@@ -61,51 +61,51 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOBENVIRONMENT']._serialized_start=987
   _globals['_JOBENVIRONMENT']._serialized_end=1164
   _globals['_STEPMETRICS']._serialized_start=1167
-  _globals['_STEPMETRICS']._serialized_end=1800
+  _globals['_STEPMETRICS']._serialized_end=1823
   _globals['_STEPMETRICS_TASKLOSSESENTRY']._serialized_start=807
   _globals['_STEPMETRICS_TASKLOSSESENTRY']._serialized_end=856
   _globals['_STEPMETRICS_TASKWEIGHTSENTRY']._serialized_start=858
   _globals['_STEPMETRICS_TASKWEIGHTSENTRY']._serialized_end=908
-  _globals['_STEPMETRICS_TASKGRADNORMSENTRY']._serialized_start=1690
-  _globals['_STEPMETRICS_TASKGRADNORMSENTRY']._serialized_end=1742
-  _globals['_STEPMETRICS_VALIDATIONMETRICSENTRY']._serialized_start=1744
-  _globals['_STEPMETRICS_VALIDATIONMETRICSENTRY']._serialized_end=1800
-  _globals['_TASKPAIRCOSINE']._serialized_start=1802
-  _globals['_TASKPAIRCOSINE']._serialized_end=1866
-  _globals['_STATECHANGE']._serialized_start=1868
-  _globals['_STATECHANGE']._serialized_end=1988
-  _globals['_STEPREPORT']._serialized_start=1990
-  _globals['_STEPREPORT']._serialized_end=2038
-  _globals['_CHECKPOINTSAVED']._serialized_start=2040
-  _globals['_CHECKPOINTSAVED']._serialized_end=2131
-  _globals['_JOBEVENT']._serialized_start=2134
-  _globals['_JOBEVENT']._serialized_end=2585
-  _globals['_SUBMITJOBREQUEST']._serialized_start=2587
-  _globals['_SUBMITJOBREQUEST']._serialized_end=2655
-  _globals['_SUBMITJOBRESPONSE']._serialized_start=2657
-  _globals['_SUBMITJOBRESPONSE']._serialized_end=2702
-  _globals['_GETJOBREQUEST']._serialized_start=2704
-  _globals['_GETJOBREQUEST']._serialized_end=2735
-  _globals['_GETJOBRESPONSE']._serialized_start=2737
-  _globals['_GETJOBRESPONSE']._serialized_end=2779
-  _globals['_LISTJOBSREQUEST']._serialized_start=2781
-  _globals['_LISTJOBSREQUEST']._serialized_end=2871
-  _globals['_LISTJOBSRESPONSE']._serialized_start=2873
-  _globals['_LISTJOBSRESPONSE']._serialized_end=2943
-  _globals['_CANCELJOBREQUEST']._serialized_start=2945
-  _globals['_CANCELJOBREQUEST']._serialized_end=2995
-  _globals['_CANCELJOBRESPONSE']._serialized_start=2997
-  _globals['_CANCELJOBRESPONSE']._serialized_end=3042
-  _globals['_WATCHJOBREQUEST']._serialized_start=3044
-  _globals['_WATCHJOBREQUEST']._serialized_end=3101
-  _globals['_WATCHJOBRESPONSE']._serialized_start=3103
-  _globals['_WATCHJOBRESPONSE']._serialized_end=3154
-  _globals['_FORKJOBREQUEST']._serialized_start=3157
-  _globals['_FORKJOBREQUEST']._serialized_end=3385
-  _globals['_FORKJOBREQUEST_LOSSWEIGHTSENTRY']._serialized_start=3335
-  _globals['_FORKJOBREQUEST_LOSSWEIGHTSENTRY']._serialized_end=3385
-  _globals['_FORKJOBRESPONSE']._serialized_start=3387
-  _globals['_FORKJOBRESPONSE']._serialized_end=3430
-  _globals['_JOBSERVICE']._serialized_start=3636
-  _globals['_JOBSERVICE']._serialized_end=4025
+  _globals['_STEPMETRICS_TASKGRADNORMSENTRY']._serialized_start=1713
+  _globals['_STEPMETRICS_TASKGRADNORMSENTRY']._serialized_end=1765
+  _globals['_STEPMETRICS_VALIDATIONMETRICSENTRY']._serialized_start=1767
+  _globals['_STEPMETRICS_VALIDATIONMETRICSENTRY']._serialized_end=1823
+  _globals['_TASKPAIRCOSINE']._serialized_start=1825
+  _globals['_TASKPAIRCOSINE']._serialized_end=1889
+  _globals['_STATECHANGE']._serialized_start=1891
+  _globals['_STATECHANGE']._serialized_end=2011
+  _globals['_STEPREPORT']._serialized_start=2013
+  _globals['_STEPREPORT']._serialized_end=2061
+  _globals['_CHECKPOINTSAVED']._serialized_start=2063
+  _globals['_CHECKPOINTSAVED']._serialized_end=2154
+  _globals['_JOBEVENT']._serialized_start=2157
+  _globals['_JOBEVENT']._serialized_end=2608
+  _globals['_SUBMITJOBREQUEST']._serialized_start=2610
+  _globals['_SUBMITJOBREQUEST']._serialized_end=2678
+  _globals['_SUBMITJOBRESPONSE']._serialized_start=2680
+  _globals['_SUBMITJOBRESPONSE']._serialized_end=2725
+  _globals['_GETJOBREQUEST']._serialized_start=2727
+  _globals['_GETJOBREQUEST']._serialized_end=2758
+  _globals['_GETJOBRESPONSE']._serialized_start=2760
+  _globals['_GETJOBRESPONSE']._serialized_end=2802
+  _globals['_LISTJOBSREQUEST']._serialized_start=2804
+  _globals['_LISTJOBSREQUEST']._serialized_end=2894
+  _globals['_LISTJOBSRESPONSE']._serialized_start=2896
+  _globals['_LISTJOBSRESPONSE']._serialized_end=2966
+  _globals['_CANCELJOBREQUEST']._serialized_start=2968
+  _globals['_CANCELJOBREQUEST']._serialized_end=3018
+  _globals['_CANCELJOBRESPONSE']._serialized_start=3020
+  _globals['_CANCELJOBRESPONSE']._serialized_end=3065
+  _globals['_WATCHJOBREQUEST']._serialized_start=3067
+  _globals['_WATCHJOBREQUEST']._serialized_end=3124
+  _globals['_WATCHJOBRESPONSE']._serialized_start=3126
+  _globals['_WATCHJOBRESPONSE']._serialized_end=3177
+  _globals['_FORKJOBREQUEST']._serialized_start=3180
+  _globals['_FORKJOBREQUEST']._serialized_end=3408
+  _globals['_FORKJOBREQUEST_LOSSWEIGHTSENTRY']._serialized_start=3358
+  _globals['_FORKJOBREQUEST_LOSSWEIGHTSENTRY']._serialized_end=3408
+  _globals['_FORKJOBRESPONSE']._serialized_start=3410
+  _globals['_FORKJOBRESPONSE']._serialized_end=3453
+  _globals['_JOBSERVICE']._serialized_start=3659
+  _globals['_JOBSERVICE']._serialized_end=4048
 # @@protoc_insertion_point(module_scope)

@@ -122,7 +122,7 @@ class JobEnvironment(_message.Message):
     def __init__(self, python_version: _Optional[str] = ..., torch_version: _Optional[str] = ..., cuda_version: _Optional[str] = ..., device: _Optional[str] = ..., hostname: _Optional[str] = ..., worker_id: _Optional[str] = ..., platform: _Optional[str] = ..., num_threads: _Optional[int] = ...) -> None: ...
 
 class StepMetrics(_message.Message):
-    __slots__ = ("step", "task_losses", "task_weights", "total_loss", "duration_seconds", "num_samples", "learning_rate", "task_grad_norms", "grad_cosines", "validation_metrics")
+    __slots__ = ("step", "task_losses", "task_weights", "total_loss", "duration_seconds", "num_samples", "learning_rate", "task_grad_norms", "grad_cosines", "validation_metrics", "debug_seconds")
     class TaskLossesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -161,6 +161,7 @@ class StepMetrics(_message.Message):
     TASK_GRAD_NORMS_FIELD_NUMBER: _ClassVar[int]
     GRAD_COSINES_FIELD_NUMBER: _ClassVar[int]
     VALIDATION_METRICS_FIELD_NUMBER: _ClassVar[int]
+    DEBUG_SECONDS_FIELD_NUMBER: _ClassVar[int]
     step: int
     task_losses: _containers.ScalarMap[str, float]
     task_weights: _containers.ScalarMap[str, float]
@@ -171,7 +172,8 @@ class StepMetrics(_message.Message):
     task_grad_norms: _containers.ScalarMap[str, float]
     grad_cosines: _containers.RepeatedCompositeFieldContainer[TaskPairCosine]
     validation_metrics: _containers.ScalarMap[str, float]
-    def __init__(self, step: _Optional[int] = ..., task_losses: _Optional[_Mapping[str, float]] = ..., task_weights: _Optional[_Mapping[str, float]] = ..., total_loss: _Optional[float] = ..., duration_seconds: _Optional[float] = ..., num_samples: _Optional[int] = ..., learning_rate: _Optional[float] = ..., task_grad_norms: _Optional[_Mapping[str, float]] = ..., grad_cosines: _Optional[_Iterable[_Union[TaskPairCosine, _Mapping]]] = ..., validation_metrics: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    debug_seconds: float
+    def __init__(self, step: _Optional[int] = ..., task_losses: _Optional[_Mapping[str, float]] = ..., task_weights: _Optional[_Mapping[str, float]] = ..., total_loss: _Optional[float] = ..., duration_seconds: _Optional[float] = ..., num_samples: _Optional[int] = ..., learning_rate: _Optional[float] = ..., task_grad_norms: _Optional[_Mapping[str, float]] = ..., grad_cosines: _Optional[_Iterable[_Union[TaskPairCosine, _Mapping]]] = ..., validation_metrics: _Optional[_Mapping[str, float]] = ..., debug_seconds: _Optional[float] = ...) -> None: ...
 
 class TaskPairCosine(_message.Message):
     __slots__ = ("task_a", "task_b", "cosine")

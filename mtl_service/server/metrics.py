@@ -159,6 +159,13 @@ class ServiceMetrics:
         self.profile_captures = Counter(
             "mtl_profile_captures", "Profiler traces captured.", job, registry=registry
         )
+        self.debug_seconds = Counter(
+            "mtl_job_debug_seconds",
+            "Step time spent in the worker's debug hooks (NaN guard, breakpoint conditions, "
+            "debug commands, task statistics), paused waits excluded.",
+            job,
+            registry=registry,
+        )
 
     def set_job_counts(self, counts: Mapping[int, int]) -> None:
         """Set `mtl_jobs` for every state, zero where there are none, and the queue length."""
@@ -196,9 +203,11 @@ class ServiceMetrics:
     def observe_steps(self, job_id: str, steps: Iterable[job_pb2.StepMetrics]) -> None:
         """Fold a batch of step reports into the job's series."""
         last: job_pb2.StepMetrics | None = None
+        debug_seconds = 0.0
         for metrics in steps:
             self._series(self.step_duration, job_id).observe(metrics.duration_seconds)
             self._series(self.train_samples, job_id).inc(metrics.num_samples)
+            debug_seconds += metrics.debug_seconds
             # Statistics and validation come on some steps only: keep the latest of each.
             self._set_per_task(self.task_grad_norm, job_id, metrics.task_grad_norms)
             for pair in metrics.grad_cosines:
@@ -209,6 +218,7 @@ class ServiceMetrics:
             last = metrics
         if last is None:
             return
+        self._series(self.debug_seconds, job_id).inc(debug_seconds)
         self._series(self.job_step, job_id).set(last.step)
         self._set_per_task(self.task_loss, job_id, last.task_losses)
         self._set_per_task(self.task_loss_weight, job_id, last.task_weights)

@@ -24,6 +24,8 @@ PER_JOB_METRICS = {
     "mtl_task_grad_cosine",
     "mtl_train_samples_total",
     "mtl_step_duration_seconds_bucket",
+    "mtl_step_duration_seconds_sum",
+    "mtl_job_debug_seconds_total",
 }
 
 

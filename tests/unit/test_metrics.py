@@ -129,6 +129,17 @@ def test_debug_counters_per_job(registry: CollectorRegistry, metrics: ServiceMet
     assert registry.get_sample_value("mtl_profile_captures_total", job) == 1
 
 
+def test_the_debug_seconds_of_every_reported_step_add_up_per_job(
+    registry: CollectorRegistry, metrics: ServiceMetrics
+) -> None:
+    metrics.observe_steps("job-1", [_step(1, debug_seconds=0.25), _step(2, debug_seconds=0.5)])
+    metrics.observe_steps("job-1", [_step(3, debug_seconds=0.125)])
+    metrics.observe_steps("job-2", [_step(1)])
+    total = registry.get_sample_value("mtl_job_debug_seconds_total", {"job_id": "job-1"})
+    assert total == pytest.approx(0.875)
+    assert registry.get_sample_value("mtl_job_debug_seconds_total", {"job_id": "job-2"}) == 0
+
+
 def test_a_pause_counts_once_and_adds_its_duration_when_it_ends(
     registry: CollectorRegistry, metrics: ServiceMetrics, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -98,14 +98,21 @@ def test_statistics_are_off_by_default(tmp_path: Path) -> None:
     assert not any(m.task_grad_norms or m.grad_cosines for m in reported.values())
 
 
-def test_a_gradient_strategy_task_gradients_are_reused_not_recomputed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("strategy", "why"),
+    [
+        ("imtl_g", "a gradient strategy's task gradients are reused"),
+        ("uncertainty", "hard sharing captures them during the step's one backward"),
+    ],
+)
+def test_hard_sharing_statistics_take_no_extra_passes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, strategy: str, why: str
 ) -> None:
-    def recompute(*args: object, **kwargs: object) -> torch.Tensor:
-        raise AssertionError("the strategy's task gradients should have been reused")
+    def extra_passes(*args: object, **kwargs: object) -> torch.Tensor:
+        raise AssertionError(f"no extra passes expected: {why}")
 
-    monkeypatch.setattr(trainer_module, "task_gradients_from_losses", recompute)
-    job = three_task_job("hps", "imtl_g", stats_interval=1)
+    monkeypatch.setattr(trainer_module, "task_gradients_from_losses", extra_passes)
+    job = three_task_job("hps", strategy, stats_interval=1)
     reported = reported_steps(job, tmp_path)
     names, grads = first_step_task_gradients(job)
     assert_reports_match(reported[1], names, grads)

@@ -107,14 +107,27 @@ def test_complex_tensors_are_refused():
         tensor_stats(torch.zeros(2, dtype=torch.complex64))
 
 
-def test_stats_read_back_from_the_device_once(monkeypatch):
+@pytest.mark.parametrize(("non_finite", "reads"), [(False, 1), (True, 2)])
+def test_stats_read_back_from_the_device_once_or_twice_with_non_finite_values(
+    monkeypatch, non_finite, reads
+):
+    t = with_non_finite((64, 64), torch.float32, 4)
+    if not non_finite:
+        t = t.nan_to_num(0.0, 9.0, -9.0)
     calls = []
     original = torch.Tensor.tolist
     monkeypatch.setattr(torch.Tensor, "tolist", lambda self: calls.append(1) or original(self))
     for forbidden in ("item", "__bool__", "__float__", "__int__"):
         monkeypatch.setattr(torch.Tensor, forbidden, lambda *a: pytest.fail("host sync"))
-    tensor_stats(with_non_finite((64, 64), torch.float32, 4))
-    assert calls == [1]
+    tensor_stats(t)
+    assert len(calls) == reads
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.int64])
+def test_finite_tensors_match_numpy_too(dtype):
+    t = with_non_finite((300, 7), torch.float32, 6).nan_to_num(0.0, 50.0, -50.0).to(dtype)
+    t[0, 0] = -0.0
+    assert_matches_reference(tensor_stats(t), t)
 
 
 @pytest.mark.gpu
@@ -126,3 +139,8 @@ def test_cuda_stats_equal_cpu_stats(dtype):
     for field in ("min", "max", "mean", "std", "l2_norm", "zero_fraction"):
         assert getattr(on_gpu, field) == pytest.approx(getattr(on_cpu, field), rel=1e-5), field
     assert (on_gpu.nan_count, on_gpu.inf_count, on_gpu.dtype) == (0, 0, on_cpu.dtype)
+
+
+def test_a_large_offset_tensor_keeps_float32_accuracy():
+    t = torch.randn(1 << 20, generator=torch.Generator().manual_seed(7)) * 3 + 1000
+    assert_matches_reference(tensor_stats(t), t, rel=1e-6)

@@ -8,14 +8,18 @@ from typing import Any
 
 from mtl.v1 import debug_types_pb2
 from mtl_service.spec.conditions import Condition, parse_condition
+from workers.debug.values import needs_task_gradients
 
 
 @dataclass(slots=True)
 class ArmedBreakpoint:
-    """A breakpoint and its parsed condition (which keeps preset history)."""
+    """A breakpoint and its parsed condition (which keeps preset history);
+    `needs_task_gradients` is worked out once, when it is armed, since the
+    trainer asks before every backward."""
 
     spec: debug_types_pb2.Breakpoint
     condition: Condition
+    needs_task_gradients: bool = False
 
     @property
     def exhausted(self) -> bool:
@@ -38,7 +42,11 @@ class BreakpointSet:
         condition = parse_condition(breakpoint.condition, task_names=self.task_names)
         copy = debug_types_pb2.Breakpoint()
         copy.CopyFrom(breakpoint)
-        armed = ArmedBreakpoint(spec=copy, condition=condition)
+        armed = ArmedBreakpoint(
+            spec=copy,
+            condition=condition,
+            needs_task_gradients=needs_task_gradients(condition.names),
+        )
         self._armed[breakpoint.id] = armed
         return armed
 
@@ -48,9 +56,9 @@ class BreakpointSet:
     def due(self, step: int) -> list[ArmedBreakpoint]:
         return [armed for armed in self._armed.values() if armed.due(step)]
 
-    def names_due(self, step: int) -> set[str]:
-        """Every value name the breakpoints due at `step` read."""
-        return {name for armed in self.due(step) for name in armed.condition.names}
+    def task_gradients_due(self, step: int) -> bool:
+        """Whether a breakpoint due at `step` reads per-task gradient statistics."""
+        return any(armed.needs_task_gradients and armed.due(step) for armed in self._armed.values())
 
     def __iter__(self) -> Iterable[ArmedBreakpoint]:
         return iter(list(self._armed.values()))

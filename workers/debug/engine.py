@@ -10,11 +10,11 @@ job event; it never fails the job.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import structlog
-import torch
 from google.protobuf.message import Message
 
 from mtl.v1 import debug_pb2, debug_types_pb2, job_pb2, worker_pb2
@@ -23,11 +23,13 @@ from workers.control import JobControl
 from workers.debug.breakpoints import ArmedBreakpoint, BreakpointSet
 from workers.debug.command_error import CommandError
 from workers.debug.commands import execute
-from workers.debug.nan_guard import check_step
+from workers.debug.gradient_norm import GradientNorm
+from workers.debug.nan_guard import check_step, guarded_names
 from workers.debug.profiler import ProfileCapture
 from workers.debug.snapshot import collect_tensors, tensor_info
 from workers.debug.task_stats import LossSmoother
-from workers.debug.values import StepValues, needs_task_gradients
+from workers.debug.values import StepValues
+from workers.debug_clock import DebugClock
 from workers.hooks import StepBoundary, StepRecord, TrainerHook, TrainingOutcome
 
 if TYPE_CHECKING:
@@ -53,6 +55,7 @@ class DebugEngine(TrainerHook):
         rank: int = 0,
         world_size: int = 1,
         delegate: Delegate | None = None,
+        clock: DebugClock | None = None,
     ) -> None:
         """`rank`, `world_size` and `delegate` place the engine in a distributed
         job: a command for another rank goes to `delegate(rank, command)`."""
@@ -64,6 +67,7 @@ class DebugEngine(TrainerHook):
         self.rank = rank
         self.world_size = world_size
         self.delegate = delegate
+        self._guarded_names = guarded_names(self.task_names)
         self.breakpoints = BreakpointSet(task_names)
         for breakpoint in breakpoints:
             self.breakpoints.arm(breakpoint)
@@ -74,19 +78,36 @@ class DebugEngine(TrainerHook):
         self.caller = debug_types_pb2.Caller()
         self.profile: ProfileCapture | None = None
         self.pending_profile: tuple[str, Message] | None = None
-        self.smoother = LossSmoother()
+        self.smoother = LossSmoother(self.task_names)
+        # Counts the engine's work, not the time a paused job waits for commands.
+        self.clock = clock or DebugClock()
         self._trainer: Trainer | None = None
+        self._gradient_norm: GradientNorm | None = None
 
     def on_train_start(self, trainer: Trainer) -> None:
         self._trainer = trainer
+        self._gradient_norm = GradientNorm(trainer.model)
 
     def wants_task_gradients(self, trainer: Trainer, step: int) -> bool:
-        return needs_task_gradients(self.breakpoints.names_due(step))
+        return self.breakpoints.task_gradients_due(step)
 
     def on_step_boundary(self, trainer: Trainer, boundary: StepBoundary) -> None:
-        values = StepValues(trainer, boundary)
+        started = time.perf_counter()
+        self._check(trainer, boundary)
+        self.clock.add(time.perf_counter() - started)
+        self._serve_commands(trainer, boundary)
+
+    def _check(self, trainer: Trainer, boundary: StepBoundary) -> None:
+        """The NaN guard, the due breakpoints and a pending single step."""
+        assert self._gradient_norm is not None, "on_train_start runs first"
+        due = self.breakpoints.due(boundary.step)
+        names = set().union(*(armed.condition.names for armed in due))
         if self.nan_guard:
-            found = check_step(trainer.model, boundary, self.task_names)
+            names.update(self._guarded_names)
+        # One host read per step at most: what the guard and the due breakpoints need.
+        values = StepValues(trainer, boundary, self._gradient_norm).read(names) if names else {}
+        if self.nan_guard:
+            found = check_step(trainer.model, self.task_names, values)
             if found is not None:
                 self.pause(
                     boundary,
@@ -95,15 +116,19 @@ class DebugEngine(TrainerHook):
                     task=found.task,
                     tensor=found.tensor,
                 )
-        self._evaluate_breakpoints(trainer, boundary, values)
+        self._evaluate_breakpoints(trainer, boundary, due, values)
         if self.steps_to_run is not None:
             self.steps_to_run -= 1
             if self.steps_to_run <= 0:
                 self.pause(boundary, debug_types_pb2.PAUSE_REASON_STEP)
-        self._serve_commands(trainer, boundary)
 
     def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
-        self.smoother.update(torch.stack([record.losses[t].float() for t in self.task_names]))
+        started = time.perf_counter()
+        self._step_ended(record)
+        self.clock.add(time.perf_counter() - started)
+
+    def _step_ended(self, record: StepRecord) -> None:
+        self.smoother.update(record.losses)
         if self.pending_profile is not None:
             correlation_id, request = self.pending_profile
             self.pending_profile = None
@@ -199,12 +224,12 @@ class DebugEngine(TrainerHook):
             self.reply(correlation_id, more=index < len(items) - 1, **{field: item})
 
     def _evaluate_breakpoints(
-        self, trainer: Trainer, boundary: StepBoundary, values: StepValues
+        self,
+        trainer: Trainer,
+        boundary: StepBoundary,
+        due: Sequence[ArmedBreakpoint],
+        read: Mapping[str, float],
     ) -> None:
-        due = self.breakpoints.due(boundary.step)
-        if not due:
-            return
-        read = values.read(set().union(*(armed.condition.names for armed in due)))
         for armed in due:
             try:
                 hit = armed.condition.evaluate(read)
@@ -244,7 +269,9 @@ class DebugEngine(TrainerHook):
 
     def _serve_commands(self, trainer: Trainer, boundary: StepBoundary) -> None:
         while (command := self.control.next_command(wait=self.paused is not None)) is not None:
+            started = time.perf_counter()
             execute(self, trainer, boundary, command)
+            self.clock.add(time.perf_counter() - started)
 
     def state_dict(self) -> dict[str, Any]:
         return {"breakpoints": self.breakpoints.state_dict()}

@@ -52,6 +52,9 @@ def tensor_stats(t: Tensor) -> TensorStats:
 
     Every reduction stays on the device; the results are stacked into one
     float64 tensor and read with a single `.tolist()` (one host sync on GPU).
+    Tensors that are all finite, the usual case, take about four passes over
+    their elements; one with a NaN or an infinity (min/max propagate those)
+    pays a second read for the masked reductions (about twenty passes).
 
     >>> tensor_stats(torch.tensor([1.0, float("nan"), 3.0])).mean
     2.0
@@ -62,6 +65,30 @@ def tensor_stats(t: Tensor) -> TensorStats:
     if x.numel() == 0:
         nan = math.nan
         return _stats(t, [nan, nan, nan, nan, 0.0, 0.0, 0.0, 0.0])
+    values = _finite_stats(x)
+    if not (math.isfinite(values[0]) and math.isfinite(values[1])):
+        values = _masked_stats(x)
+    return _stats(t, values)
+
+
+def _finite_stats(x: Tensor) -> list[float]:
+    """The statistics of a tensor with only finite elements, in about four
+    passes: min and max together, the mean, the variance, the non-zeros. The
+    norm follows on the host from n (var + mean^2), more accurately than a
+    float32 norm of a large tensor. A non-finite element shows in the min or
+    the max."""
+    minimum, maximum = torch.aminmax(x)
+    reductions = [minimum, maximum, x.mean(), x.var(correction=0), torch.count_nonzero(x)]
+    values = torch.stack([r.to(torch.float64) for r in reductions]).tolist()
+    minimum_value, maximum_value, mean, variance, nonzero = values
+    count = x.numel()
+    l2_norm = math.sqrt(count * (variance + mean * mean))
+    std = math.sqrt(variance)
+    return [minimum_value, maximum_value, mean, std, l2_norm, 0.0, 0.0, count - nonzero]
+
+
+def _masked_stats(x: Tensor) -> list[float]:
+    """The statistics over the finite elements of a tensor that has others."""
     finite = torch.isfinite(x)
     num_finite = finite.sum()
     finite_values = torch.where(finite, x, 0)
@@ -78,7 +105,7 @@ def tensor_stats(t: Tensor) -> TensorStats:
         torch.isinf(x).sum(),
         (x == 0).sum(),
     ]
-    return _stats(t, torch.stack([r.to(torch.float64) for r in reductions]).tolist())
+    return torch.stack([r.to(torch.float64) for r in reductions]).tolist()
 
 
 def _stats(t: Tensor, values: list[float]) -> TensorStats:
