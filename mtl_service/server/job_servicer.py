@@ -14,6 +14,8 @@ from mtl_service.server.forking import fork_job
 from mtl_service.server.jobs import TERMINAL_STATES, JobManager
 from mtl_service.spec.jobspec import MAX_SPEC_TEXT_BYTES, MAX_TASKS, parse_spec_text
 
+HISTORY_PAGE_EVENTS = 32
+
 
 class JobServicer(job_pb2_grpc.JobServiceServicer):
     def __init__(self, jobs: JobManager, bus: EventBus, broker: DebugBroker) -> None:
@@ -67,11 +69,16 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
         last = max(request.after_sequence, 0)
         with self.bus.subscribe(job.id) as subscription:
             while True:
-                for event in await self.jobs.store.events(job.id, last):
+                # The history in pages: a watcher that hangs up early (or reads
+                # slowly) never makes the store decode a long history at once.
+                page = await self.jobs.store.events(job.id, last, limit=HISTORY_PAGE_EVENTS)
+                for event in page:
                     last = event.sequence
                     yield job_pb2.WatchJobResponse(event=event)
                     if _ends_job(event):
                         return
+                if len(page) == HISTORY_PAGE_EVENTS:
+                    continue
                 if self.bus.closed:
                     return
                 subscription.overflowed = False

@@ -58,6 +58,9 @@ class JobManager:
         self.job_retention_seconds = job_retention_seconds
         self.on_change: Callable[[], None] = lambda: None
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # Unfinished jobs as last saved, so that reads (GetJob, every debug
+        # call) skip the store thread, which step reports keep busy.
+        self._live: dict[str, job_pb2.Job] = {}
 
     async def submit(
         self, spec: spec_pb2.JobSpec, fork_origin: job_pb2.ForkOrigin | None = None
@@ -81,6 +84,7 @@ class JobManager:
         reason = f"forked from {fork_origin.parent_job_id}" if fork_origin else "submitted"
         event = _state_event(job_pb2.JOB_STATE_UNSPECIFIED, job, reason)
         await self.store.create_job(job, event)
+        self._live[job.id] = _copy(job)
         self.bus.publish(job.id, [event])
         log.info("job_submitted", job_id=job.id, name=spec.name, problem=spec.problem.name)
         await self._after_change()
@@ -90,6 +94,9 @@ class JobManager:
         """The job, or NotFound."""
         if not job_id:
             raise InvalidArgument.from_violations([FieldViolation("job_id", "must be set")])
+        live = self._live.get(job_id)
+        if live is not None:
+            return _copy(live)
         job = await self.store.get_job(job_id)
         if job is None:
             raise NotFound(f"job {job_id!r} not found; `mtlctl list` shows the jobs there are")
@@ -435,12 +442,23 @@ class JobManager:
 
     async def _save(self, job: job_pb2.Job, events: list[job_pb2.JobEvent]) -> None:
         stored = await self.store.save(job, events)
+        if job.state in TERMINAL_STATES:
+            self._live.pop(job.id, None)
+        else:
+            self._live[job.id] = _copy(job)
         self.bus.publish(job.id, stored)
         log_setting_changes(job.id, stored)
 
     async def _after_change(self) -> None:
         await self.refresh_job_counts()
         self.on_change()
+
+
+def _copy(job: job_pb2.Job) -> job_pb2.Job:
+    """A copy callers may change without touching the cached job."""
+    copied = job_pb2.Job()
+    copied.CopyFrom(job)
+    return copied
 
 
 def _state_event(from_state: int, job: job_pb2.Job, reason: str) -> job_pb2.JobEvent:

@@ -103,9 +103,12 @@ class JobStore:
     async def count_by_state(self) -> dict[int, int]:
         return await self._run(self._count_by_state)
 
-    async def events(self, job_id: str, after_sequence: int) -> list[job_pb2.JobEvent]:
-        """The job's events with a sequence above `after_sequence`, in order."""
-        return await self._run(self._events, job_id, after_sequence)
+    async def events(
+        self, job_id: str, after_sequence: int, *, limit: int = -1
+    ) -> list[job_pb2.JobEvent]:
+        """The job's events with a sequence above `after_sequence`, in order; at
+        most `limit` of them (all when negative)."""
+        return await self._run(self._events, job_id, after_sequence, limit)
 
     async def add_checkpoint(self, job_id: str, step: int, path: str, size_bytes: int) -> None:
         await self._run(self._add_checkpoint, job_id, step, path, size_bytes)
@@ -196,10 +199,10 @@ class JobStore:
         rows = self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
         return dict(rows)
 
-    def _events(self, job_id: str, after_sequence: int) -> list[job_pb2.JobEvent]:
+    def _events(self, job_id: str, after_sequence: int, limit: int) -> list[job_pb2.JobEvent]:
         rows = self._db.execute(
-            "SELECT event FROM events WHERE job_id = ? AND sequence > ? ORDER BY sequence",
-            (job_id, after_sequence),
+            "SELECT event FROM events WHERE job_id = ? AND sequence > ? ORDER BY sequence LIMIT ?",
+            (job_id, after_sequence, limit),
         ).fetchall()
         return [job_pb2.JobEvent.FromString(blob) for (blob,) in rows]
 

@@ -46,6 +46,15 @@ def test_every_task_loss_goes_down(client: MtlClient) -> None:
         assert last < 0.7 * first, (task, first, last)
 
 
+def test_a_finished_jobs_long_history_replays_whole_and_in_order(client: MtlClient) -> None:
+    job = client.submit_text(quick_job(steps=100, report_interval=1))
+    live = list(client.watch(job.id))
+    replayed = list(client.watch(job.id))  # the job ended: all from the store, in pages
+    assert len(replayed) > 100
+    assert [e.sequence for e in replayed] == list(range(1, len(replayed) + 1))
+    assert replayed == live
+
+
 def test_step_reports_arrive_in_batches(client: MtlClient) -> None:
     job = client.submit_text(quick_job(steps=40, report_interval=10))
     reports = [e.step_report for e in client.watch(job.id) if e.HasField("step_report")]
