@@ -17,7 +17,7 @@ from workers.hooks import TrainerHook
 from workers.job_build import build_components
 from workers.mtl.model import Representation
 from workers.mtl.problem import Problem
-from workers.runtime import WorkerRuntime
+from workers.runtime import RunningJob, WorkerRuntime
 from workers.trainer import Trainer
 
 _STOP = object()
@@ -134,7 +134,7 @@ def worker_trainer(
     assignment = worker_pb2.AssignJob(
         job_id="bench-job", spec=spec, breakpoints=breakpoint_specs(breakpoints)
     )
-    return runtime._build_trainer(assignment, JobControl())
+    return runtime._build_trainer(assignment, RunningJob(job_id="bench-job", control=JobControl()))
 
 
 def hooked_trainer(

@@ -38,7 +38,10 @@ log = structlog.get_logger(__name__)
 
 
 @dataclass(slots=True)
-class _RunningJob:
+class RunningJob:
+    """The job a worker runs now: its mailbox, its trainer once built, and its
+    rank group when it is distributed."""
+
     job_id: str
     control: JobControl
     trainer: Trainer | None = None
@@ -66,7 +69,7 @@ class WorkerRuntime:
         self.data_dir = data_dir
         self.device = device
         self._assignments: queue.Queue[worker_pb2.AssignJob | None] = queue.Queue()
-        self._current: _RunningJob | None = None
+        self._current: RunningJob | None = None
         self._lock = threading.Lock()
         self._shutting_down = threading.Event()
         self._rendezvous = RendezvousMailbox()
@@ -189,7 +192,7 @@ class WorkerRuntime:
     def _run_job(self, assignment: worker_pb2.AssignJob) -> None:
         job_id = assignment.job_id
         group = rank_group(assignment)
-        running = _RunningJob(job_id=job_id, control=control_for(group), group=group)
+        running = RunningJob(job_id=job_id, control=control_for(group), group=group)
         with self._lock:
             # An assignment queued just before shutdown() must not start.
             if self._shutting_down.is_set():
@@ -222,7 +225,7 @@ class WorkerRuntime:
         )
         structlog.contextvars.unbind_contextvars("job_id", "step", "rank")
 
-    def _train(self, assignment: worker_pb2.AssignJob, running: _RunningJob) -> TrainingOutcome:
+    def _train(self, assignment: worker_pb2.AssignJob, running: RunningJob) -> TrainingOutcome:
         try:
             trainer = self._build_trainer(assignment, running)
         except Exception as error:  # the spec does not fit this problem or machine
@@ -286,7 +289,7 @@ class WorkerRuntime:
             trainer.load_fork_origin(read_checkpoint(Path(origin.checkpoint_path)))
             log.info("job_forked", parent_job_id=origin.parent_job_id, step=trainer.step)
 
-    def _build_trainer(self, assignment: worker_pb2.AssignJob, running: _RunningJob) -> Trainer:
+    def _build_trainer(self, assignment: worker_pb2.AssignJob, running: RunningJob) -> Trainer:
         spec = assignment.spec
         device = resolve_device(spec.device, str(self.device))
         return Trainer(
@@ -299,7 +302,7 @@ class WorkerRuntime:
             ranks=running.group,
         )
 
-    def _hooks(self, assignment: worker_pb2.AssignJob, running: _RunningJob) -> list[TrainerHook]:
+    def _hooks(self, assignment: worker_pb2.AssignJob, running: RunningJob) -> list[TrainerHook]:
         """Rank 0 (or the only rank) reports and debugs the job; another rank
         follows rank 0's decisions and answers the snapshots meant for it."""
         spec, control, group = assignment.spec, running.control, running.group

@@ -134,6 +134,7 @@ class WeightingStrategy(ABC):
         self.params = {**self.defaults, **params}
         self.gradient_source = None if gradient_source is None else GradientSource(gradient_source)
         self.device = torch.device("cpu")
+        self._user_vector: tuple[tuple[float, ...], Tensor] | None = None
         self._create_state()
 
     def _create_state(self) -> None:  # noqa: B027 - an optional hook, not abstract
@@ -197,6 +198,21 @@ class WeightingStrategy(ABC):
     def backward(self, losses: Mapping[str, Tensor], context: BackwardContext) -> WeightingResult:
         """Run the backward pass(es) for this step and report the weights used."""
 
+    def user_vector(self, user_weights: Mapping[str, float], *, like: Tensor) -> Tensor:
+        """The [T] user multipliers, made once per change of the user's weights
+        (not a host-to-device copy every step)."""
+        values = tuple(float(user_weights.get(task, 1.0)) for task in self.task_names)
+        cached = self._user_vector
+        if (
+            cached is None
+            or cached[0] != values
+            or cached[1].device != like.device
+            or cached[1].dtype != like.dtype
+        ):
+            cached = (values, user_weight_vector(user_weights, self.task_names, like=like))
+            self._user_vector = cached
+        return cached[1]
+
 
 class LossWeighting(WeightingStrategy):
     """A strategy that weights the loss values: one backward of
@@ -208,8 +224,11 @@ class LossWeighting(WeightingStrategy):
         loss_vector = stack_losses(losses, self.task_names)
         self._follow(loss_vector.device)
         weights = self.loss_weights(loss_vector.detach())
-        user = user_weight_vector(context.user_weights, self.task_names, like=loss_vector)
-        terms = weights * loss_vector + self.regularizer()
+        user = self.user_vector(context.user_weights, like=loss_vector)
+        regularizer = self.regularizer()
+        terms = weights * loss_vector
+        if not isinstance(regularizer, float) or regularizer != 0.0:
+            terms = terms + regularizer
         (user * terms).sum().backward()
         return WeightingResult(weights=named(self.task_names, user * weights.detach()))
 

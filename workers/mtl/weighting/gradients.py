@@ -36,7 +36,6 @@ from workers.mtl.weighting.base import (
     WeightingStrategy,
     named,
     stack_losses,
-    user_weight_vector,
 )
 
 # Models whose parameters were checked to split into shared and task parts.
@@ -157,9 +156,7 @@ class GradientWeighting(WeightingStrategy):
         gradients = compute_task_gradients(losses, context, source, self.task_names)
         gramian = gradients.matrix @ gradients.matrix.T
         weights = self.combine(gramian, loss_vector).to(loss_vector.dtype)
-        effective = weights * user_weight_vector(
-            context.user_weights, self.task_names, like=weights
-        )
+        effective = weights * self.user_vector(context.user_weights, like=weights)
         gradients.apply(effective)
         return WeightingResult(
             weights=named(self.task_names, effective),

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from torch import Tensor
 
-from workers.mtl.weighting.base import LossWeighting
+from workers.mtl.weighting.base import (
+    BackwardContext,
+    LossWeighting,
+    WeightingResult,
+    named,
+    stack_losses,
+)
 
 
 class StaticWeighting(LossWeighting):
@@ -16,3 +24,11 @@ class StaticWeighting(LossWeighting):
 
     def loss_weights(self, losses: Tensor) -> Tensor:
         return torch.ones_like(losses)
+
+    def backward(self, losses: Mapping[str, Tensor], context: BackwardContext) -> WeightingResult:
+        # LossWeighting's backward with w = 1 and no regulariser, without the
+        # ops those would cost: on small models they are a visible part of a step.
+        loss_vector = stack_losses(losses, self.task_names)
+        user = self.user_vector(context.user_weights, like=loss_vector)
+        (user * loss_vector).sum().backward()
+        return WeightingResult(weights=named(self.task_names, user))
