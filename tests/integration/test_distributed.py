@@ -41,6 +41,12 @@ def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServicePro
     process = ServiceProcess.start(data_dir=tmp_path_factory.mktemp("dist"), num_workers=2)
     yield process
     assert process.stop() == 0, process.output
+    # What the ranks print (torch.distributed and gloo included) is JSON too.
+    lines = process.json_lines()
+    assert all({"event", "level", "timestamp"} <= line.keys() for line in lines)
+    rank_lines = [line for line in lines if "rank" in line]
+    assert {line["rank"] for line in rank_lines} == {0, 1}
+    assert all("job_id" in line and "worker_id" in line for line in rank_lines)
 
 
 class _ChangeAt(TrainerHook):
