@@ -62,7 +62,10 @@ class ServiceMetrics:
             "mtl_workers", "Connected workers by state.", ["state"], registry=registry
         )
         self.worker_slots = Gauge(
-            "mtl_worker_slots", "Worker slots by state (busy, free).", ["state"], registry=registry
+            "mtl_worker_slots",
+            "Worker slots by state (busy, free, draining).",
+            ["state"],
+            registry=registry,
         )
         self.workers_lost = Counter(
             "mtl_workers_lost",
@@ -174,12 +177,15 @@ class ServiceMetrics:
                 self.jobs.labels(state=state_label(state)).set(counts.get(state, 0))
         self.queue_length.set(counts.get(job_pb2.JOB_STATE_QUEUED, 0))
 
-    def set_worker_counts(self, *, busy: int, idle: int) -> None:
-        """Workers and their slots by state; a worker is one slot today."""
+    def set_worker_counts(self, *, busy: int, idle: int, draining: int = 0) -> None:
+        """Workers and their slots by state; a worker is one slot today. A
+        draining worker (shutting down, its job handed back) is neither."""
         self.workers.labels(state="busy").set(busy)
         self.workers.labels(state="idle").set(idle)
+        self.workers.labels(state="draining").set(draining)
         self.worker_slots.labels(state="busy").set(busy)
         self.worker_slots.labels(state="free").set(idle)
+        self.worker_slots.labels(state="draining").set(draining)
 
     def observe_heartbeat(
         self, worker_id: str, device: str, heartbeat: worker_pb2.Heartbeat

@@ -44,17 +44,19 @@ class Scheduler:
         A distributed job takes `world_size` idle workers at once. When it
         needs more than are idle, the jobs behind it wait too, so that small
         jobs cannot starve it; a job needing more workers than are connected at
-        all does not hold up the queue.
+        all (draining ones aside) does not hold up the queue.
         """
         idle = self.workers.idle()
-        busy = len(self.workers.all()) - len(idle)
-        self.jobs.metrics.set_worker_counts(busy=busy, idle=len(idle))
+        connected = self.workers.all()
+        draining = sum(1 for w in connected if w.draining and w.job_id is None)
+        busy = len(connected) - len(idle) - draining
+        self.jobs.metrics.set_worker_counts(busy=busy, idle=len(idle), draining=draining)
         if not idle:
             return
-        connected = len(self.workers.all())
+        staying = sum(1 for w in connected if not w.draining)
         for job in await self.jobs.store.jobs_in_states([job_pb2.JOB_STATE_QUEUED]):
             needed = max(job.spec.distributed.world_size, 1)
-            if needed > connected:
+            if needed > staying:
                 continue
             if needed > len(idle):
                 return

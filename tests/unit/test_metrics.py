@@ -62,11 +62,13 @@ def test_job_counts_cover_every_state_and_the_queue_length(
 
 
 def test_workers_and_slots_by_state(registry: CollectorRegistry, metrics: ServiceMetrics) -> None:
-    metrics.set_worker_counts(busy=2, idle=1)
+    metrics.set_worker_counts(busy=2, idle=1, draining=3)
     assert registry.get_sample_value("mtl_workers", {"state": "busy"}) == 2
     assert registry.get_sample_value("mtl_workers", {"state": "idle"}) == 1
+    assert registry.get_sample_value("mtl_workers", {"state": "draining"}) == 3
     assert registry.get_sample_value("mtl_worker_slots", {"state": "busy"}) == 2
     assert registry.get_sample_value("mtl_worker_slots", {"state": "free"}) == 1
+    assert registry.get_sample_value("mtl_worker_slots", {"state": "draining"}) == 3
 
 
 def test_step_reports_keep_the_last_losses_and_the_latest_task_statistics(
