@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18mtl/v1/debug_types.proto\x12\x06mtl.v1\"\xad\x01\n\nBreakpoint\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tcondition\x18\x02 \x01(\t\x12(\n\x06\x61\x63tion\x18\x03 \x01(\x0e\x32\x18.mtl.v1.BreakpointAction\x12\x1a\n\x12snapshot_selectors\x18\x04 \x03(\t\x12\x10\n\x08max_hits\x18\x05 \x01(\x03\x12\x15\n\revery_n_steps\x18\x06 \x01(\x03\x12\x11\n\thit_count\x18\x07 \x01(\x03\"\xf8\x01\n\rBreakpointHit\x12\x15\n\rbreakpoint_id\x18\x01 \x01(\t\x12\x11\n\tcondition\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\x03\x12(\n\x06\x61\x63tion\x18\x04 \x01(\x0e\x32\x18.mtl.v1.BreakpointAction\x12\x31\n\x06values\x18\x05 \x03(\x0b\x32!.mtl.v1.BreakpointHit.ValuesEntry\x12#\n\x07tensors\x18\x06 \x03(\x0b\x32\x12.mtl.v1.TensorInfo\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"i\n\x06Paused\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12#\n\x06reason\x18\x02 \x01(\x0e\x32\x13.mtl.v1.PauseReason\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12\x0c\n\x04task\x18\x04 \x01(\t\x12\x0e\n\x06tensor\x18\x05 \x01(\t\"J\n\x07Resumed\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\x1e\n\x16skipped_optimizer_step\x18\x02 \x01(\x08\x12\x11\n\tnum_steps\x18\x03 \x01(\x03\"(\n\x06\x43\x61ller\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x10\n\x08identity\x18\x02 \x01(\t\"\x90\x01\n\x0eSettingChanged\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\told_value\x18\x02 \x01(\x01\x12\x11\n\tnew_value\x18\x03 \x01(\x01\x12\x16\n\x0e\x65\x66\x66\x65\x63tive_step\x18\x04 \x01(\x03\x12\"\n\nchanged_by\x18\x05 \x01(\x0b\x32\x0e.mtl.v1.Caller\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\"<\n\nDebugError\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\x03\"\x90\x01\n\x0bTensorStats\x12\x0b\n\x03min\x18\x01 \x01(\x01\x12\x0b\n\x03max\x18\x02 \x01(\x01\x12\x0c\n\x04mean\x18\x03 \x01(\x01\x12\x0b\n\x03std\x18\x04 \x01(\x01\x12\x0f\n\x07l2_norm\x18\x05 \x01(\x01\x12\x11\n\tnan_count\x18\x06 \x01(\x03\x12\x11\n\tinf_count\x18\x07 \x01(\x03\x12\x15\n\rzero_fraction\x18\x08 \x01(\x01\"o\n\nTensorInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x64type\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\x12\"\n\x05stats\x18\x04 \x01(\x0b\x32\x13.mtl.v1.TensorStats\x12\x11\n\tnum_bytes\x18\x05 \x01(\x03\"9\n\x0bTensorChunk\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c*\x8d\x01\n\x10\x42reakpointAction\x12!\n\x1d\x42REAKPOINT_ACTION_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x42REAKPOINT_ACTION_PAUSE\x10\x01\x12\x1e\n\x1a\x42REAKPOINT_ACTION_SNAPSHOT\x10\x02\x12\x19\n\x15\x42REAKPOINT_ACTION_LOG\x10\x03*\x92\x01\n\x0bPauseReason\x12\x1c\n\x18PAUSE_REASON_UNSPECIFIED\x10\x00\x12\x15\n\x11PAUSE_REASON_USER\x10\x01\x12\x1b\n\x17PAUSE_REASON_BREAKPOINT\x10\x02\x12\x1a\n\x16PAUSE_REASON_NAN_GUARD\x10\x03\x12\x15\n\x11PAUSE_REASON_STEP\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18mtl/v1/debug_types.proto\x12\x06mtl.v1\"\xad\x01\n\nBreakpoint\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tcondition\x18\x02 \x01(\t\x12(\n\x06\x61\x63tion\x18\x03 \x01(\x0e\x32\x18.mtl.v1.BreakpointAction\x12\x1a\n\x12snapshot_selectors\x18\x04 \x03(\t\x12\x10\n\x08max_hits\x18\x05 \x01(\x03\x12\x15\n\revery_n_steps\x18\x06 \x01(\x03\x12\x11\n\thit_count\x18\x07 \x01(\x03\"\xf8\x01\n\rBreakpointHit\x12\x15\n\rbreakpoint_id\x18\x01 \x01(\t\x12\x11\n\tcondition\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\x03\x12(\n\x06\x61\x63tion\x18\x04 \x01(\x0e\x32\x18.mtl.v1.BreakpointAction\x12\x31\n\x06values\x18\x05 \x03(\x0b\x32!.mtl.v1.BreakpointHit.ValuesEntry\x12#\n\x07tensors\x18\x06 \x03(\x0b\x32\x12.mtl.v1.TensorInfo\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x8c\x01\n\x06Paused\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12#\n\x06reason\x18\x02 \x01(\x0e\x32\x13.mtl.v1.PauseReason\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12\x0c\n\x04task\x18\x04 \x01(\t\x12\x0e\n\x06tensor\x18\x05 \x01(\t\x12!\n\tpaused_by\x18\x06 \x01(\x0b\x32\x0e.mtl.v1.Caller\"n\n\x07Resumed\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\x1e\n\x16skipped_optimizer_step\x18\x02 \x01(\x08\x12\x11\n\tnum_steps\x18\x03 \x01(\x03\x12\"\n\nresumed_by\x18\x04 \x01(\x0b\x32\x0e.mtl.v1.Caller\"(\n\x06\x43\x61ller\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x10\n\x08identity\x18\x02 \x01(\t\"\x90\x01\n\x0eSettingChanged\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\told_value\x18\x02 \x01(\x01\x12\x11\n\tnew_value\x18\x03 \x01(\x01\x12\x16\n\x0e\x65\x66\x66\x65\x63tive_step\x18\x04 \x01(\x03\x12\"\n\nchanged_by\x18\x05 \x01(\x0b\x32\x0e.mtl.v1.Caller\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\"<\n\nDebugError\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\x03\"\x90\x01\n\x0bTensorStats\x12\x0b\n\x03min\x18\x01 \x01(\x01\x12\x0b\n\x03max\x18\x02 \x01(\x01\x12\x0c\n\x04mean\x18\x03 \x01(\x01\x12\x0b\n\x03std\x18\x04 \x01(\x01\x12\x0f\n\x07l2_norm\x18\x05 \x01(\x01\x12\x11\n\tnan_count\x18\x06 \x01(\x03\x12\x11\n\tinf_count\x18\x07 \x01(\x03\x12\x15\n\rzero_fraction\x18\x08 \x01(\x01\"o\n\nTensorInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x64type\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\x12\"\n\x05stats\x18\x04 \x01(\x0b\x32\x13.mtl.v1.TensorStats\x12\x11\n\tnum_bytes\x18\x05 \x01(\x03\"9\n\x0bTensorChunk\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c*\x8d\x01\n\x10\x42reakpointAction\x12!\n\x1d\x42REAKPOINT_ACTION_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x42REAKPOINT_ACTION_PAUSE\x10\x01\x12\x1e\n\x1a\x42REAKPOINT_ACTION_SNAPSHOT\x10\x02\x12\x19\n\x15\x42REAKPOINT_ACTION_LOG\x10\x03*\x92\x01\n\x0bPauseReason\x12\x1c\n\x18PAUSE_REASON_UNSPECIFIED\x10\x00\x12\x15\n\x11PAUSE_REASON_USER\x10\x01\x12\x1b\n\x17PAUSE_REASON_BREAKPOINT\x10\x02\x12\x1a\n\x16PAUSE_REASON_NAN_GUARD\x10\x03\x12\x15\n\x11PAUSE_REASON_STEP\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,30 +33,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_BREAKPOINTHIT_VALUESENTRY']._loaded_options = None
   _globals['_BREAKPOINTHIT_VALUESENTRY']._serialized_options = b'8\001'
-  _globals['_BREAKPOINTACTION']._serialized_start=1217
-  _globals['_BREAKPOINTACTION']._serialized_end=1358
-  _globals['_PAUSEREASON']._serialized_start=1361
-  _globals['_PAUSEREASON']._serialized_end=1507
+  _globals['_BREAKPOINTACTION']._serialized_start=1289
+  _globals['_BREAKPOINTACTION']._serialized_end=1430
+  _globals['_PAUSEREASON']._serialized_start=1433
+  _globals['_PAUSEREASON']._serialized_end=1579
   _globals['_BREAKPOINT']._serialized_start=37
   _globals['_BREAKPOINT']._serialized_end=210
   _globals['_BREAKPOINTHIT']._serialized_start=213
   _globals['_BREAKPOINTHIT']._serialized_end=461
   _globals['_BREAKPOINTHIT_VALUESENTRY']._serialized_start=416
   _globals['_BREAKPOINTHIT_VALUESENTRY']._serialized_end=461
-  _globals['_PAUSED']._serialized_start=463
-  _globals['_PAUSED']._serialized_end=568
-  _globals['_RESUMED']._serialized_start=570
-  _globals['_RESUMED']._serialized_end=644
-  _globals['_CALLER']._serialized_start=646
-  _globals['_CALLER']._serialized_end=686
-  _globals['_SETTINGCHANGED']._serialized_start=689
-  _globals['_SETTINGCHANGED']._serialized_end=833
-  _globals['_DEBUGERROR']._serialized_start=835
-  _globals['_DEBUGERROR']._serialized_end=895
-  _globals['_TENSORSTATS']._serialized_start=898
-  _globals['_TENSORSTATS']._serialized_end=1042
-  _globals['_TENSORINFO']._serialized_start=1044
-  _globals['_TENSORINFO']._serialized_end=1155
-  _globals['_TENSORCHUNK']._serialized_start=1157
-  _globals['_TENSORCHUNK']._serialized_end=1214
+  _globals['_PAUSED']._serialized_start=464
+  _globals['_PAUSED']._serialized_end=604
+  _globals['_RESUMED']._serialized_start=606
+  _globals['_RESUMED']._serialized_end=716
+  _globals['_CALLER']._serialized_start=718
+  _globals['_CALLER']._serialized_end=758
+  _globals['_SETTINGCHANGED']._serialized_start=761
+  _globals['_SETTINGCHANGED']._serialized_end=905
+  _globals['_DEBUGERROR']._serialized_start=907
+  _globals['_DEBUGERROR']._serialized_end=967
+  _globals['_TENSORSTATS']._serialized_start=970
+  _globals['_TENSORSTATS']._serialized_end=1114
+  _globals['_TENSORINFO']._serialized_start=1116
+  _globals['_TENSORINFO']._serialized_end=1227
+  _globals['_TENSORCHUNK']._serialized_start=1229
+  _globals['_TENSORCHUNK']._serialized_end=1286
 # @@protoc_insertion_point(module_scope)

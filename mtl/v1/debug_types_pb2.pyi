@@ -73,28 +73,32 @@ class BreakpointHit(_message.Message):
     def __init__(self, breakpoint_id: _Optional[str] = ..., condition: _Optional[str] = ..., step: _Optional[int] = ..., action: _Optional[_Union[BreakpointAction, str]] = ..., values: _Optional[_Mapping[str, float]] = ..., tensors: _Optional[_Iterable[_Union[TensorInfo, _Mapping]]] = ...) -> None: ...
 
 class Paused(_message.Message):
-    __slots__ = ("step", "reason", "detail", "task", "tensor")
+    __slots__ = ("step", "reason", "detail", "task", "tensor", "paused_by")
     STEP_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
     TENSOR_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_BY_FIELD_NUMBER: _ClassVar[int]
     step: int
     reason: PauseReason
     detail: str
     task: str
     tensor: str
-    def __init__(self, step: _Optional[int] = ..., reason: _Optional[_Union[PauseReason, str]] = ..., detail: _Optional[str] = ..., task: _Optional[str] = ..., tensor: _Optional[str] = ...) -> None: ...
+    paused_by: Caller
+    def __init__(self, step: _Optional[int] = ..., reason: _Optional[_Union[PauseReason, str]] = ..., detail: _Optional[str] = ..., task: _Optional[str] = ..., tensor: _Optional[str] = ..., paused_by: _Optional[_Union[Caller, _Mapping]] = ...) -> None: ...
 
 class Resumed(_message.Message):
-    __slots__ = ("step", "skipped_optimizer_step", "num_steps")
+    __slots__ = ("step", "skipped_optimizer_step", "num_steps", "resumed_by")
     STEP_FIELD_NUMBER: _ClassVar[int]
     SKIPPED_OPTIMIZER_STEP_FIELD_NUMBER: _ClassVar[int]
     NUM_STEPS_FIELD_NUMBER: _ClassVar[int]
+    RESUMED_BY_FIELD_NUMBER: _ClassVar[int]
     step: int
     skipped_optimizer_step: bool
     num_steps: int
-    def __init__(self, step: _Optional[int] = ..., skipped_optimizer_step: _Optional[bool] = ..., num_steps: _Optional[int] = ...) -> None: ...
+    resumed_by: Caller
+    def __init__(self, step: _Optional[int] = ..., skipped_optimizer_step: _Optional[bool] = ..., num_steps: _Optional[int] = ..., resumed_by: _Optional[_Union[Caller, _Mapping]] = ...) -> None: ...
 
 class Caller(_message.Message):
     __slots__ = ("role", "identity")

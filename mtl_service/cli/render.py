@@ -10,6 +10,8 @@ from typing import Any, TextIO
 
 from mtl.v1 import debug_types_pb2, job_pb2
 
+USER_PAUSE = debug_types_pb2.PAUSE_REASON_USER
+
 
 def state_name(state: int) -> str:
     return job_pb2.JobState.Name(state).removeprefix("JOB_STATE_")
@@ -197,18 +199,24 @@ def _paused_line(paused: debug_types_pb2.Paused) -> str:
     line += f": {paused.detail}" if paused.detail else ""
     culprit = [f"task {paused.task}"] if paused.task else []
     culprit += [f"tensor {paused.tensor}"] if paused.tensor else []
-    return line + (f" [{', '.join(culprit)}]" if culprit else "")
+    line += f" [{', '.join(culprit)}]" if culprit else ""
+    return f"{line} {_by(paused.paused_by)}" if paused.reason == USER_PAUSE else line
 
 
 def _resumed_line(resumed: debug_types_pb2.Resumed) -> str:
     line = f"resumed at step {resumed.step}"
     line += f" for {resumed.num_steps} steps" if resumed.num_steps else ""
-    return line + (" (optimizer step skipped)" if resumed.skipped_optimizer_step else "")
+    line += " (optimizer step skipped)" if resumed.skipped_optimizer_step else ""
+    return f"{line} {_by(resumed.resumed_by)}"
+
+
+def _by(caller: debug_types_pb2.Caller) -> str:
+    """Who made a change, for event lines ("by anonymous" without tokens)."""
+    return f"by {caller.role} {caller.identity}" if caller.identity else "by anonymous"
 
 
 def _setting_changed_line(change: debug_types_pb2.SettingChanged) -> str:
-    caller = change.changed_by
-    by = f"by {caller.role} {caller.identity}" if caller.identity else "by anonymous"
+    by = _by(change.changed_by)
     if change.name.startswith("breakpoint."):
         what = "set" if change.new_value else "deleted"
         breakpoint_id = change.name.removeprefix("breakpoint.")

@@ -104,6 +104,23 @@ def test_changes_record_the_role_and_token_name_never_the_token(
     assert f"breakpoint bp-1 deleted by admin {ADMIN_FINGERPRINT}: step < 0" in watched
 
 
+def test_pause_and_resume_record_who_did_them(authed_service: ServiceProcess) -> None:
+    target = authed_service.target
+    with (
+        MtlClient(target, token=OPERATOR_TOKEN) as operator,
+        MtlClient(target, token=ADMIN_TOKEN) as admin,
+    ):
+        job_id = _running(operator)
+        operator.pause(job_id)
+        admin.resume(job_id)
+        operator.cancel(job_id, "test over")
+        events = list(operator.watch(job_id))
+    paused = [e.paused.paused_by for e in events if e.HasField("paused")]
+    resumed = [e.resumed.resumed_by for e in events if e.HasField("resumed")]
+    assert [(c.role, c.identity) for c in paused] == [("operator", "ops-alice")]
+    assert [(c.role, c.identity) for c in resumed] == [("admin", ADMIN_FINGERPRINT)]
+
+
 def test_without_tokens_changes_are_anonymous(service: ServiceProcess, client: MtlClient) -> None:
     job_id = _running(client)
     _change_everything(client, client, job_id)

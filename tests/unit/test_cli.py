@@ -192,13 +192,22 @@ DEBUG_EVENTS = {
         "paused at step 121 (nan_guard): non-finite loss [task depth, tensor loss:depth]",
     ),
     "paused_by_user": (
-        T.Paused(step=5, reason=T.PAUSE_REASON_USER), "paused at step 5 (user)"
+        T.Paused(step=5, reason=T.PAUSE_REASON_USER), "paused at step 5 (user) by anonymous"
+    ),
+    "paused_by_a_named_operator": (
+        T.Paused(step=5, reason=T.PAUSE_REASON_USER,
+                 paused_by=T.Caller(role="operator", identity="ops-alice")),
+        "paused at step 5 (user) by operator ops-alice",
     ),
     "resumed": (
         T.Resumed(step=121, skipped_optimizer_step=True),
-        "resumed at step 121 (optimizer step skipped)",
+        "resumed at step 121 (optimizer step skipped) by anonymous",
     ),
-    "stepped": (T.Resumed(step=121, num_steps=3), "resumed at step 121 for 3 steps"),
+    "stepped": (
+        T.Resumed(step=121, num_steps=3,
+                  resumed_by=T.Caller(role="admin", identity="sha256:0a1b2c3d")),
+        "resumed at step 121 for 3 steps by admin sha256:0a1b2c3d",
+    ),
     "setting_changed_anonymously": (
         T.SettingChanged(name="loss_weight.depth", old_value=1, new_value=0.25, effective_step=122),
         "loss_weight.depth 1 -> 0.25 from step 122 by anonymous",
@@ -247,7 +256,7 @@ def test_progress_bar_shows_paused_and_prints_debug_events_above_itself():
     bar = render.ProgressBar(stream, total_steps=400)
     bar.update(event(DEBUG_EVENTS["paused_by_user"][0]))
     assert "PAUSED" in stream.getvalue().rsplit("\r", 1)[-1]
-    assert "paused at step 5 (user)\n" in stream.getvalue()
+    assert "paused at step 5 (user) by anonymous\n" in stream.getvalue()
     bar.update(event(DEBUG_EVENTS["resumed"][0]))
     assert "RUNNING" in stream.getvalue().rsplit("\r", 1)[-1]
 

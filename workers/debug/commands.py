@@ -53,7 +53,9 @@ def _pause(
     cid: str,
     request: debug_pb2.PauseJobRequest,
 ) -> None:
-    engine.pause(boundary, debug_types_pb2.PAUSE_REASON_USER, detail="PauseJob")
+    engine.pause(
+        boundary, debug_types_pb2.PAUSE_REASON_USER, detail="PauseJob", paused_by=engine.caller
+    )
     paused_step = engine.paused.step if engine.paused is not None else boundary.step
     engine.reply(cid, paused=debug_pb2.PauseJobResponse(step=paused_step))
 

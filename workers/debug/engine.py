@@ -156,12 +156,18 @@ class DebugEngine(TrainerHook):
         detail: str = "",
         task: str = "",
         tensor: str = "",
+        paused_by: debug_types_pb2.Caller | None = None,
     ) -> None:
         """Pause at this boundary (the optimizer update of the step is pending)."""
         if self.paused is not None:
             return
         self.paused = debug_types_pb2.Paused(
-            step=boundary.step, reason=reason, detail=detail, task=task, tensor=tensor
+            step=boundary.step,
+            reason=reason,
+            detail=detail,
+            task=task,
+            tensor=tensor,
+            paused_by=paused_by,
         )
         self.steps_to_run = None
         self.event(job_pb2.JobEvent(paused=self.paused))
@@ -184,6 +190,7 @@ class DebugEngine(TrainerHook):
                     step=boundary.step,
                     skipped_optimizer_step=skip_optimizer_step,
                     num_steps=num_steps,
+                    resumed_by=self.caller,
                 )
             )
         )
