@@ -1,5 +1,5 @@
-"""Setting up one rank of a distributed job on a worker: meet the other ranks,
-share rank 0's starting state, and pick the rank's control and hooks."""
+"""Setting up one rank of a distributed job on a worker: its group and mailbox,
+meeting the other ranks, and sharing rank 0's starting state."""
 
 from __future__ import annotations
 
