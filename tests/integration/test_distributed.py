@@ -172,6 +172,29 @@ def test_losing_one_rank_requeues_the_whole_job_from_its_checkpoint(
     assert "resumed from step 20" in [c.reason for c in changes]
 
 
+def test_sigterm_of_rank_0_checkpoints_every_rank_out_and_the_job_resumes_there(
+    two_workers: ServiceProcess,
+) -> None:
+    spec = _spec_text(2, steps=1500, checkpoint_interval=5000)  # no periodic checkpoint
+    changes: list[job_pb2.StateChange] = []
+    with MtlClient(two_workers.target) as client:
+        job = client.submit_text(spec)
+        stopped_after = 0
+        for event in client.watch(job.id):
+            if event.HasField("state_change"):
+                changes.append(event.state_change)
+            reached = event.step_report.steps[-1].step if event.HasField("step_report") else 0
+            if reached > 100 and not stopped_after:
+                stopped_after = reached
+                leader = client.get(job.id).rank_worker_ids[0]
+                os.kill(_worker_pid(two_workers, leader), signal.SIGTERM)
+        final = client.get(job.id)
+    assert (final.state, final.attempt, final.step) == (job_pb2.JOB_STATE_SUCCEEDED, 2, 1500)
+    resumed = [c.reason for c in changes if c.reason.startswith("resumed from step")]
+    # Both ranks stopped at the same boundary and rank 0 checkpointed it.
+    assert len(resumed) == 1 and int(resumed[0].split()[-1]) >= stopped_after
+
+
 def test_a_distributed_job_survives_a_service_sigkill_and_restart(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     first = ServiceProcess.start(data_dir=data_dir, num_workers=2)
