@@ -12,7 +12,8 @@ from mtl_service.errors import FailedPrecondition, FieldViolation, InvalidArgume
 from mtl_service.server.audit import breakpoint_changed
 from mtl_service.server.auth import current_caller
 from mtl_service.server.debug_broker import DebugBroker
-from mtl_service.server.jobs import TERMINAL_STATES, JobManager
+from mtl_service.server.job_records import TERMINAL_STATES
+from mtl_service.server.jobs import JobManager
 from mtl_service.spec.breakpoints import (
     MAX_BREAKPOINTS_PER_JOB,
     armed,

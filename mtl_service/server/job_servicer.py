@@ -11,7 +11,8 @@ from mtl_service.errors import FieldViolation, InvalidArgument, ResourceExhauste
 from mtl_service.server.debug_broker import DebugBroker
 from mtl_service.server.event_bus import EventBus
 from mtl_service.server.forking import fork_job
-from mtl_service.server.jobs import TERMINAL_STATES, JobManager
+from mtl_service.server.job_records import TERMINAL_STATES
+from mtl_service.server.jobs import JobManager
 from mtl_service.spec.jobspec import MAX_SPEC_TEXT_BYTES, MAX_TASKS, parse_spec_text
 
 HISTORY_PAGE_EVENTS = 32

@@ -1,66 +1,39 @@
-"""Job lifecycle: submit, cancel, and the state changes workers report.
-
-Every change to a job is one store transaction (the job and its new events)
-under the job's lock, then published to watchers and folded into metrics.
-"""
+"""Job lifecycle: submit, cancel, placement, the state changes workers
+report, and re-attachment after a restart (on top of `JobRecords`)."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 import structlog
 
 from mtl.v1 import debug_types_pb2, job_pb2, spec_pb2, worker_pb2
-from mtl_service.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
-from mtl_service.server.audit import log_setting_changes
-from mtl_service.server.event_bus import EventBus
-from mtl_service.server.metrics import ServiceMetrics
+from mtl_service.errors import FailedPrecondition, FieldViolation, InvalidArgument
+from mtl_service.server.job_records import (
+    ACTIVE_STATES,
+    TERMINAL_STATES,
+    JobRecords,
+    copy_job,
+    state_event,
+    state_name,
+)
 from mtl_service.server.page_tokens import decode_page_token, encode_page_token
 from mtl_service.server.pause_accounting import apply_pause, apply_resume, count_hit
-from mtl_service.server.store import JobStore, now_timestamp
-from mtl_service.server.worker_registry import WorkerConnection, WorkerRegistry
+from mtl_service.server.store import now_timestamp
+from mtl_service.server.worker_registry import WorkerConnection
 from mtl_service.spec.breakpoints import armed
 from mtl_service.spec.jobspec import spec_sha256, validate_spec, with_defaults
 
 log = structlog.get_logger(__name__)
 
-TERMINAL_STATES = frozenset(
-    {job_pb2.JOB_STATE_SUCCEEDED, job_pb2.JOB_STATE_FAILED, job_pb2.JOB_STATE_CANCELLED}
-)
-ACTIVE_STATES = frozenset(
-    {job_pb2.JOB_STATE_STARTING, job_pb2.JOB_STATE_RUNNING, job_pb2.JOB_STATE_PAUSED}
-)
 DEFAULT_PAGE_SIZE = 50
-# The spec's max_attempts when unset (with_defaults fills it in for new jobs).
-DEFAULT_MAX_ATTEMPTS = 3
 MAX_PAGE_SIZE = 500
 
 
-class JobManager:
+class JobManager(JobRecords):
     """The domain logic behind JobService and the worker channel."""
-
-    def __init__(
-        self,
-        *,
-        store: JobStore,
-        bus: EventBus,
-        metrics: ServiceMetrics,
-        workers: WorkerRegistry,
-        job_retention_seconds: float,
-    ) -> None:
-        self.store = store
-        self.bus = bus
-        self.metrics = metrics
-        self.workers = workers
-        self.job_retention_seconds = job_retention_seconds
-        self.on_change: Callable[[], None] = lambda: None
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        # Unfinished jobs as last saved, so that reads (GetJob, every debug
-        # call) skip the store thread, which step reports keep busy.
-        self._live: dict[str, job_pb2.Job] = {}
 
     async def submit(
         self, spec: spec_pb2.JobSpec, fork_origin: job_pb2.ForkOrigin | None = None
@@ -82,24 +55,12 @@ class JobManager:
             job.breakpoints.append(armed(breakpoint, number))
         job.num_breakpoints_set = len(spec.breakpoints)
         reason = f"forked from {fork_origin.parent_job_id}" if fork_origin else "submitted"
-        event = _state_event(job_pb2.JOB_STATE_UNSPECIFIED, job, reason)
+        event = state_event(job_pb2.JOB_STATE_UNSPECIFIED, job, reason)
         await self.store.create_job(job, event)
-        self._live[job.id] = _copy(job)
+        self._live[job.id] = copy_job(job)
         self.bus.publish(job.id, [event])
         log.info("job_submitted", job_id=job.id, name=spec.name, problem=spec.problem.name)
         await self._after_change()
-        return job
-
-    async def get(self, job_id: str) -> job_pb2.Job:
-        """The job, or NotFound."""
-        if not job_id:
-            raise InvalidArgument.from_violations([FieldViolation("job_id", "must be set")])
-        live = self._live.get(job_id)
-        if live is not None:
-            return _copy(live)
-        job = await self.store.get_job(job_id)
-        if job is None:
-            raise NotFound(f"job {job_id!r} not found; `mtlctl list` shows the jobs there are")
         return job
 
     async def list(
@@ -128,7 +89,7 @@ class JobManager:
             job = await self.get(job_id)
             if job.state in TERMINAL_STATES:
                 raise FailedPrecondition(
-                    f"job {job_id} already ended as {_state_name(job.state)}; nothing to cancel"
+                    f"job {job_id} already ended as {state_name(job.state)}; nothing to cancel"
                 )
             self._stop_holders(job, reason)
             await self._transition(
@@ -253,7 +214,7 @@ class JobManager:
                     await self._requeue(job, reason, worker_lost=message.rank_lost)
                 elif message.state in TERMINAL_STATES:
                     job.step = max(job.step, message.final_step)
-                    reason = message.message or _state_name(message.state).lower()
+                    reason = message.message or state_name(message.state).lower()
                     await self._transition(job, message.state, reason, message=message.message)
         await self._after_change()
 
@@ -264,7 +225,7 @@ class JobManager:
             return  # the job moved on to other workers meanwhile
         if message.state in (job_pb2.JOB_STATE_QUEUED, job_pb2.JOB_STATE_FAILED):
             rank = list(job.rank_worker_ids).index(worker.worker_id)
-            state = _state_name(message.state).lower()
+            state = state_name(message.state).lower()
             reason = f"rank {rank} (worker {worker.worker_id}) stopped ({state}): {message.message}"
             lost = message.rank_lost or message.state == job_pb2.JOB_STATE_FAILED
             await self._requeue(job, reason, worker_lost=lost)
@@ -294,7 +255,7 @@ class JobManager:
                 job.worker_id == worker.worker_id or worker.worker_id in job.rank_worker_ids
             ):
                 reason = f"worker {worker.worker_id} re-attached"
-                await self._save(job, [_state_event(job.state, job, reason)])
+                await self._save(job, [state_event(job.state, job, reason)])
             else:
                 return False
             worker.job_id = job_id
@@ -312,7 +273,7 @@ class JobManager:
                     f"the service restarted; waiting {grace_seconds:g} s for worker "
                     f"{job.worker_id} to re-attach"
                 )
-                await self._save(job, [_state_event(job.state, job, reason)])
+                await self._save(job, [state_event(job.state, job, reason)])
             held.append(job.id)
         return held
 
@@ -374,104 +335,6 @@ class JobManager:
         for job in await self.store.jobs_in_states(sorted(ACTIVE_STATES)):
             await self.requeue(job.id, reason)
 
-    async def refresh_job_counts(self) -> None:
-        self.metrics.set_job_counts(await self.store.count_by_state())
-
-    async def _owned_job(self, worker: WorkerConnection, job_id: str) -> job_pb2.Job | None:
-        """The job if `worker` holds it; a stale report from elsewhere is dropped."""
-        job = await self.store.get_job(job_id)
-        if job is None or job.worker_id != worker.worker_id:
-            log.warning("stale_worker_report", job_id=job_id, worker_id=worker.worker_id)
-            return None
-        return job
-
-    async def _requeue(self, job: job_pb2.Job, reason: str, *, worker_lost: bool = False) -> None:
-        max_attempts = job.spec.max_attempts or DEFAULT_MAX_ATTEMPTS
-        if worker_lost:
-            self._stop_holders(job, reason)  # the surviving ranks of a distributed job
-        if worker_lost and job.attempt >= max_attempts:
-            reason = f"{reason}; gave up after attempt {job.attempt} of max_attempts {max_attempts}"
-            await self._transition(job, job_pb2.JOB_STATE_FAILED, reason)
-            return
-        job.attempt += 1
-        job.worker_id = ""
-        del job.rank_worker_ids[:]
-        await self._transition(job, job_pb2.JOB_STATE_QUEUED, reason)
-
-    def _stop_holders(self, job: job_pb2.Job, reason: str) -> None:
-        """Tell the workers still running the job (every rank of a distributed
-        job) to stop it."""
-        for worker_id in list(job.rank_worker_ids) or [job.worker_id]:
-            worker = self.workers.get(worker_id)
-            if worker is not None and worker.job_id == job.id:
-                stop = worker_pb2.StopJob(job_id=job.id, reason=reason)
-                worker.send(worker_pb2.ServiceMessage(stop_job=stop))
-
-    async def _transition(
-        self,
-        job: job_pb2.Job,
-        to_state: int,
-        reason: str,
-        *,
-        message: str = "",
-        before: Sequence[job_pb2.JobEvent] = (),
-    ) -> None:
-        """Move the job to `to_state`, storing `before` events then the state change."""
-        from_state = job.state
-        if from_state == job_pb2.JOB_STATE_PAUSED:
-            apply_resume(job)
-            self.metrics.job_resumed(job.id)
-        job.state = to_state
-        if to_state in TERMINAL_STATES:
-            job.end_time.CopyFrom(now_timestamp())
-            if to_state != job_pb2.JOB_STATE_SUCCEEDED:
-                job.message = message or reason
-        await self._save(job, [*before, _state_event(from_state, job, reason)])
-        log.info(
-            "job_state_changed",
-            job_id=job.id,
-            from_state=_state_name(from_state),
-            to_state=_state_name(to_state),
-            reason=reason,
-            attempt=job.attempt,
-        )
-        if to_state in TERMINAL_STATES:
-            self._locks.pop(job.id, None)
-            loop = asyncio.get_running_loop()
-            loop.call_later(self.job_retention_seconds, self.metrics.forget_job, job.id)
-
-    async def _save(self, job: job_pb2.Job, events: list[job_pb2.JobEvent]) -> None:
-        stored = await self.store.save(job, events)
-        if job.state in TERMINAL_STATES:
-            self._live.pop(job.id, None)
-        else:
-            self._live[job.id] = _copy(job)
-        self.bus.publish(job.id, stored)
-        log_setting_changes(job.id, stored)
-
-    async def _after_change(self) -> None:
-        await self.refresh_job_counts()
-        self.on_change()
-
-
-def _copy(job: job_pb2.Job) -> job_pb2.Job:
-    """A copy callers may change without touching the cached job."""
-    copied = job_pb2.Job()
-    copied.CopyFrom(job)
-    return copied
-
-
-def _state_event(from_state: int, job: job_pb2.Job, reason: str) -> job_pb2.JobEvent:
-    return job_pb2.JobEvent(
-        state_change=job_pb2.StateChange(
-            from_state=from_state, to_state=job.state, reason=reason, attempt=job.attempt
-        )
-    )
-
 
 def _pause_reason_label(reason: int) -> str:
     return debug_types_pb2.PauseReason.Name(reason).removeprefix("PAUSE_REASON_").lower()
-
-
-def _state_name(state: int) -> str:
-    return job_pb2.JobState.Name(state).removeprefix("JOB_STATE_")
