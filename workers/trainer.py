@@ -67,6 +67,8 @@ class Trainer:
         self.hooks = list(hooks)
         self.ranks = ranks
         self.is_leader = ranks is None or ranks.is_leader
+        # What the optimizer updates: the gradients the ranks average.
+        self._optimized = [p for group in self.optimizer.param_groups for p in group["params"]]
         self.step = 0
         self.user_weights = {
             task.name: float(spec.loss_weights.get(task.name, 1.0)) for task in components.tasks
@@ -151,8 +153,7 @@ class Trainer:
             ),
         )
         if self.ranks is not None:
-            parameters = [p for group in self.optimizer.param_groups for p in group["params"]]
-            losses = self.ranks.average_gradients(parameters, losses)
+            losses = self.ranks.average_gradients(self._optimized, losses)
         # 3-5. statistics, breakpoint conditions and pending commands: the hooks
         boundary = StepBoundary(
             step=step,

@@ -53,28 +53,33 @@ class JobRecords:
         self.job_retention_seconds = job_retention_seconds
         self.on_change: Callable[[], None] = lambda: None
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        # Unfinished jobs as last saved, so that reads (GetJob, every debug
-        # call) skip the store thread, which step reports keep busy.
+        # Unfinished jobs as last saved, so that reading one (GetJob, a debug
+        # call, a step report) skips the store thread, which writes keep busy.
         self._live: dict[str, job_pb2.Job] = {}
 
     async def get(self, job_id: str) -> job_pb2.Job:
         """The job, or NotFound."""
         if not job_id:
             raise InvalidArgument.from_violations([FieldViolation("job_id", "must be set")])
-        live = self._live.get(job_id)
-        if live is not None:
-            return copy_job(live)
-        job = await self.store.get_job(job_id)
+        job = await self._load(job_id)
         if job is None:
             raise NotFound(f"job {job_id!r} not found; `mtlctl list` shows the jobs there are")
         return job
+
+    async def _load(self, job_id: str) -> job_pb2.Job | None:
+        """A copy of the job as last saved: from memory while it is unfinished
+        (no store round trip per step report or debug call), else from the store."""
+        live = self._live.get(job_id)
+        if live is not None:
+            return copy_job(live)
+        return await self.store.get_job(job_id)
 
     async def refresh_job_counts(self) -> None:
         self.metrics.set_job_counts(await self.store.count_by_state())
 
     async def _owned_job(self, worker: WorkerConnection, job_id: str) -> job_pb2.Job | None:
         """The job if `worker` holds it; a stale report from elsewhere is dropped."""
-        job = await self.store.get_job(job_id)
+        job = await self._load(job_id)
         if job is None or job.worker_id != worker.worker_id:
             log.warning("stale_worker_report", job_id=job_id, worker_id=worker.worker_id)
             return None

@@ -102,7 +102,7 @@ class JobManager(JobRecords):
         """Give a queued job to idle workers, one per rank, rank 0 first
         (called by the scheduler)."""
         async with self._locks[job.id]:
-            current = await self.store.get_job(job.id)
+            current = await self._load(job.id)
             if current is None or current.state != job_pb2.JOB_STATE_QUEUED:
                 return
             checkpoint = await self.store.latest_checkpoint(job.id)
@@ -205,7 +205,7 @@ class JobManager(JobRecords):
         async with self._locks[message.job_id]:
             if worker.job_id == message.job_id:
                 worker.job_id = None
-            job = await self.store.get_job(message.job_id)
+            job = await self._load(message.job_id)
             if job is not None and job.state not in TERMINAL_STATES:
                 if job.worker_id != worker.worker_id:
                     await self._follower_finished(job, worker, message)
@@ -234,7 +234,7 @@ class JobManager(JobRecords):
         """Put an active job back in the queue; with `worker_lost` (its worker
         crashed or vanished) the job FAILS instead once it used up max_attempts."""
         async with self._locks[job_id]:
-            job = await self.store.get_job(job_id)
+            job = await self._load(job_id)
             if job is not None and job.state in ACTIVE_STATES:
                 await self._requeue(job, reason, worker_lost=worker_lost)
         await self._after_change()
@@ -243,7 +243,7 @@ class JobManager(JobRecords):
         """A reconnecting worker still runs `job_id`: give it back to that worker
         if the job is active on it, or queued and not yet placed elsewhere."""
         async with self._locks[job_id]:
-            job = await self.store.get_job(job_id)
+            job = await self._load(job_id)
             if job is None or job.state in TERMINAL_STATES:
                 return False
             distributed = len(job.rank_worker_ids) > 1
